@@ -1,0 +1,213 @@
+import { z } from 'zod';
+
+import { cidrMatcher } from '../util/address.ts';
+import { parseRetrySchedule } from '../util/retry-schedule.ts';
+import { parseDuration, parseSize } from '../util/units.ts';
+
+/**
+ * The one configuration schema. Every key has a type, a default (or is optional) and a
+ * one-line doc; docs/configuration.md is checked against this file by a test.
+ * Values with units stay strings here ("30s", "25MB") so `config print` shows what the
+ * admin wrote; they are validated here and converted where they are used.
+ */
+
+const duration = (def: string, doc: string) =>
+  z
+    .string()
+    .refine((v) => tryParse(parseDuration, v), {
+      message: 'expected a duration such as "30s", "5m", "1h", "5d"',
+    })
+    .default(def)
+    .describe(doc);
+
+const size = (def: string, doc: string) =>
+  z
+    .string()
+    .refine((v) => tryParse(parseSize, v), { message: 'expected a size such as "512KB", "25MB"' })
+    .default(def)
+    .describe(doc);
+
+function tryParse(fn: (v: string) => unknown, v: string): boolean {
+  try {
+    fn(v);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A secret: redacted by `config print` and in logs; may also come from `<key>File` / `<KEY>_FILE`. */
+const secret = (doc: string) => z.string().min(1).optional().meta({ secret: true, description: doc });
+
+const cidr = z.string().refine((v) => tryParse((x) => cidrMatcher([x]), v), {
+  message: 'expected an IP address or CIDR range such as "10.0.0.0/8" or "::1"',
+});
+
+const port = z.number().int().min(0).max(65535);
+
+export const ListenerSchema = z.strictObject({
+  name: z.string().min(1).optional().describe('Name shown in logs and Received headers (default: host:port)'),
+  host: z.string().default('127.0.0.1').describe('Address to bind; 0.0.0.0 or :: for every interface'),
+  port: port.default(2525).describe('TCP port; 0 picks a free one (tests)'),
+  mode: z
+    .enum(['plain', 'starttls', 'implicit-tls'])
+    .default('plain')
+    .describe(
+      'plain: no TLS; starttls: offer STARTTLS (needs cert and key); implicit-tls: TLS from the first byte',
+    ),
+  cert: z.string().optional().describe('PEM certificate chain file; offering STARTTLS needs it'),
+  key: z.string().optional().describe('PEM private key file matching cert'),
+});
+
+export const SmtpTransportSchema = z.strictObject({
+  kind: z.literal('smtp').describe('A generic SMTP smarthost (any provider, another MTA)'),
+  host: z.string().min(1).describe('Smarthost name or address'),
+  port: port.default(587).describe('Smarthost port'),
+  security: z
+    .enum(['starttls', 'implicit', 'opportunistic', 'none'])
+    .default('starttls')
+    .describe(
+      'starttls: STARTTLS required; implicit: TLS from connect (465); opportunistic: STARTTLS if offered; none: never TLS',
+    ),
+  ca: z.string().optional().describe('PEM file of CA certificates to trust in addition to the system store'),
+  servername: z.string().optional().describe('Name to verify the certificate against (default: host)'),
+  heloName: z.string().optional().describe('Name sent in EHLO (default: relay.hostname)'),
+  auth: z
+    .strictObject({
+      user: z.string().min(1).describe('Username for AUTH'),
+      pass: secret('Password for AUTH'),
+      method: z
+        .enum(['PLAIN', 'LOGIN'])
+        .optional()
+        .describe('Force one AUTH mechanism (default: best offered)'),
+    })
+    .optional()
+    .describe('Credentials for the smarthost; omit for none'),
+  maxConnections: z.number().int().min(1).max(100).default(5).describe('Pooled connections to the smarthost'),
+  maxMessagesPerConnection: z
+    .number()
+    .int()
+    .min(1)
+    .default(100)
+    .describe('Messages sent over one connection before it is recycled'),
+  connectionTimeout: duration('30s', 'Time allowed to connect'),
+  socketTimeout: duration('5m', 'Time of inactivity after which the upstream connection is dropped'),
+});
+
+export const CaptureTransportSchema = z.strictObject({
+  kind: z.literal('capture').describe('Writes each delivered message as an .eml file (demo and tests)'),
+  dir: z.string().optional().describe('Directory for the .eml files (default: <dataDir>/captured)'),
+});
+
+export const TransportSchema = z.discriminatedUnion('kind', [SmtpTransportSchema, CaptureTransportSchema]);
+
+export const RouteSchema = z.strictObject({
+  transport: TransportSchema.describe('How mail on this route leaves'),
+  concurrency: z
+    .number()
+    .int()
+    .min(1)
+    .max(200)
+    .default(10)
+    .describe('Messages of this route delivered at the same time'),
+});
+
+export const ConfigSchema = z.strictObject({
+  relay: z
+    .strictObject({
+      hostname: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('Name in the banner, EHLO reply and Received headers (default: machine name)'),
+      dataDir: z.string().default('./data').describe('Directory for the spool database and captured mail'),
+      allowFrom: z
+        .array(cidr)
+        .default(['127.0.0.0/8', '::1'])
+        .describe('Client addresses allowed to relay; others get 554 5.7.1 at connect'),
+      defaultRoute: z.string().default('default').describe('Route used for mail no other rule assigns'),
+    })
+    .prefault({}),
+  listeners: z.array(ListenerSchema).min(1).prefault([{}]).describe('Where the relay accepts SMTP'),
+  limits: z
+    .strictObject({
+      maxMessageSize: size('35MB', 'Largest message accepted (SIZE= at MAIL and bytes at DATA)'),
+      maxRecipients: z
+        .number()
+        .int()
+        .min(1)
+        .max(10000)
+        .default(100)
+        .describe('Recipients per message; more get 452 4.5.3'),
+      maxConnections: z
+        .number()
+        .int()
+        .min(1)
+        .default(500)
+        .describe('Open SMTP connections in total; more get 421 4.7.0'),
+      maxConnectionsPerIp: z
+        .number()
+        .int()
+        .min(1)
+        .default(50)
+        .describe('Open SMTP connections per client address; more get 421 4.7.0'),
+      idleTimeout: duration('5m', 'A session idle this long is closed with 421 4.4.2'),
+      dataTimeout: duration('10m', 'Longest time a client may take to send one message body'),
+    })
+    .prefault({}),
+  store: z
+    .strictObject({
+      kind: z.literal('sqlite').default('sqlite').describe('Queue store backend'),
+      path: z.string().optional().describe('SQLite database file (default: <dataDir>/queue.db)'),
+      keepDelivered: duration('7d', 'How long finished messages stay listed before they are purged'),
+    })
+    .prefault({}),
+  delivery: z
+    .strictObject({
+      retrySchedule: z
+        .string()
+        .default('1m,5m,15m,30m,1h*4,2h')
+        .superRefine((v, ctx) => {
+          try {
+            parseRetrySchedule(v);
+          } catch (err) {
+            ctx.addIssue({ code: 'custom', message: (err as Error).message });
+          }
+        })
+        .describe('Delays between attempts; the last repeats; "1h*4" means four times 1 hour'),
+      maxAge: duration('5d', 'After this long in the queue a recipient fails for good'),
+      leaseTime: duration('5m', 'How long a worker holds a claimed message before others may take it'),
+      pollInterval: duration('1s', 'How often workers look for messages that became due'),
+    })
+    .prefault({}),
+  routes: z
+    .record(
+      z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'route names are lower-case letters, digits, - and _'),
+      RouteSchema,
+    )
+    .default({ default: { transport: { kind: 'capture' }, concurrency: 10 } })
+    .describe('Named delivery routes'),
+  log: z
+    .strictObject({
+      level: z
+        .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+        .default('info')
+        .describe('Least severe level written'),
+      format: z
+        .enum(['auto', 'json', 'pretty'])
+        .default('auto')
+        .describe('json, pretty, or auto (pretty on a terminal)'),
+    })
+    .prefault({}),
+  shutdown: z
+    .strictObject({
+      grace: duration('30s', 'On SIGTERM, how long open sessions and deliveries may take to finish'),
+    })
+    .prefault({}),
+});
+
+export type Config = z.output<typeof ConfigSchema>;
+export type ListenerConfig = z.output<typeof ListenerSchema>;
+export type RouteConfig = z.output<typeof RouteSchema>;
+export type TransportConfig = z.output<typeof TransportSchema>;
+export type SmtpTransportConfig = z.output<typeof SmtpTransportSchema>;

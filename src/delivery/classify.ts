@@ -1,0 +1,121 @@
+/**
+ * The one place that decides what a delivery failure means. The worker only carries out the
+ * verdict. Order: an SMTP reply if there is one (by its code and enhanced code), then a small
+ * table of error codes; anything unknown is retried, because a few extra attempts cost less
+ * than a lost message. New upstream quirks become new rows, each with a test.
+ */
+
+export type Action = 'retry' | 'fail';
+
+export interface Verdict {
+  action: Action;
+  /** Bounded label for metrics and the attempt history. */
+  category: string;
+  /** One line for the history and the admin: the upstream's reply, or what went wrong. */
+  reply: string;
+}
+
+export interface FailureInput {
+  /** SMTP reply code from the upstream, if the failure came with one. */
+  responseCode?: number | null;
+  /** Full reply text from the upstream ("550 5.1.1 ..."), if any. */
+  response?: string | null;
+  /** Error code (nodemailer's ECONNECTION, Node's ECONNREFUSED, ...). */
+  code?: string | null;
+  message?: string;
+}
+
+interface Rule {
+  name: string;
+  test: (f: FailureInput) => boolean;
+  action: Action;
+  category: string;
+}
+
+const enhanced = (f: FailureInput) => /^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})/.exec(f.response ?? '')?.[1] ?? '';
+
+/** The rule table, first match wins. Exported so each row has its own test. */
+export const RULES: readonly Rule[] = [
+  // Some servers send 5xx with a 4.x.x enhanced code for temporary conditions; the enhanced code is more specific.
+  {
+    name: 'smtp-5xx-with-4xx-enhanced',
+    test: (f) => isCode(f, 5) && enhanced(f).startsWith('4.'),
+    action: 'retry',
+    category: 'temporary',
+  },
+  {
+    name: 'smtp-size',
+    test: (f) => isCode(f, 5) && /^5\.(3\.4|2\.3)$/.test(enhanced(f)),
+    action: 'fail',
+    category: 'too-large',
+  },
+  {
+    name: 'smtp-auth-5xx',
+    test: (f) => f.responseCode === 535 || f.responseCode === 530,
+    action: 'retry',
+    category: 'auth',
+  },
+  { name: 'smtp-5xx', test: (f) => isCode(f, 5), action: 'fail', category: 'rejected' },
+  { name: 'smtp-4xx', test: (f) => isCode(f, 4), action: 'retry', category: 'temporary' },
+  {
+    name: 'network',
+    test: (f) =>
+      [
+        'ECONNECTION',
+        'ECONNREFUSED',
+        'ECONNRESET',
+        'ETIMEDOUT',
+        'ESOCKET',
+        'EHOSTUNREACH',
+        'ENETUNREACH',
+        'EPIPE',
+      ].includes(f.code ?? ''),
+    action: 'retry',
+    category: 'network',
+  },
+  {
+    name: 'dns',
+    test: (f) => ['EDNS', 'ENOTFOUND', 'EAI_AGAIN'].includes(f.code ?? ''),
+    action: 'retry',
+    category: 'dns',
+  },
+  {
+    name: 'tls',
+    test: (f) => f.code === 'ETLS' || /certificate|TLS|SSL/i.test(f.message ?? ''),
+    action: 'retry',
+    category: 'tls',
+  },
+  { name: 'auth', test: (f) => f.code === 'EAUTH', action: 'retry', category: 'auth' },
+  {
+    name: 'timeout',
+    test: (f) => f.code === 'ETIMEDOUT' || f.code === 'ETIMEOUT',
+    action: 'retry',
+    category: 'network',
+  },
+];
+
+function isCode(f: FailureInput, cls: 4 | 5): boolean {
+  return typeof f.responseCode === 'number' && Math.floor(f.responseCode / 100) === cls;
+}
+
+export function classifyFailure(f: FailureInput): Verdict {
+  const reply = describe(f);
+  for (const rule of RULES) if (rule.test(f)) return { action: rule.action, category: rule.category, reply };
+  return { action: 'retry', category: 'unknown', reply };
+}
+
+/** Verdict for a thrown error (nodemailer and Node errors carry code/responseCode/response). */
+export function classifyError(err: unknown): Verdict {
+  const e = (err ?? {}) as { responseCode?: number; response?: string; code?: string; message?: string };
+  return classifyFailure({
+    responseCode: e.responseCode,
+    response: e.response,
+    code: e.code,
+    message: e.message,
+  });
+}
+
+function describe(f: FailureInput): string {
+  const text = f.response?.trim() || [f.code, f.message].filter(Boolean).join(': ') || 'unknown error';
+  return text.replace(/\s*\r?\n\s*/g, ' ').slice(0, 500);
+}

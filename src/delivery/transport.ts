@@ -1,0 +1,39 @@
+import type { DsnEnvelope } from '../queue/store.ts';
+
+/** What a transport needs to send one message: the envelope from the spool and the stored bytes. */
+export interface OutboundMessage {
+  id: string;
+  /** '' is the null sender. */
+  mailFrom: string;
+  recipients: { id: number; address: string; notify: string[] | null; orcpt: string | null }[];
+  dsn: DsnEnvelope;
+  smtputf8: boolean;
+  body: Buffer;
+}
+
+/** The upstream's answer for one recipient: accepted (2xx after DATA) or refused with its reply. */
+export interface RecipientReply {
+  recipientId: number;
+  accepted: boolean;
+  /** Reply line as the upstream sent it, e.g. "250 2.0.0 OK queued" or "550 5.1.1 unknown user". */
+  reply: string;
+  /** Numeric reply code when the upstream gave one. */
+  code: number | null;
+}
+
+export interface SendResult {
+  /** Host (and port) the message went to, for the attempt history. */
+  upstream: string;
+  recipients: RecipientReply[];
+}
+
+/**
+ * A way for mail to leave. `send` resolves with per-recipient replies when the upstream
+ * took part in the transaction, and rejects when the whole message failed (connection, TLS,
+ * AUTH, MAIL FROM or DATA refused): the worker hands such errors to classify().
+ */
+export interface Transport {
+  readonly kind: string;
+  send(message: OutboundMessage): Promise<SendResult>;
+  close(): Promise<void>;
+}

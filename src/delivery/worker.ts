@@ -1,0 +1,254 @@
+import type { Config } from '../config/schema.ts';
+import type { RelayEvents } from '../observability/events.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { ClaimedMessage, QueueStore, RecipientResult } from '../queue/store.ts';
+import { parseRetrySchedule, retryDelay, type RetrySchedule } from '../util/retry-schedule.ts';
+import { formatDuration, parseDuration } from '../util/units.ts';
+import { classifyError, classifyFailure } from './classify.ts';
+import type { Transport } from './transport.ts';
+
+export interface WorkerDeps {
+  config: Readonly<Config>;
+  store: QueueStore;
+  transports: ReadonlyMap<string, Transport>;
+  events: RelayEvents;
+  log: Logger;
+  /** Lease owner name; unique per process so a restarted process does not inherit stale leases. */
+  owner: string;
+  now?: () => number;
+}
+
+/**
+ * Claims due messages, sends them through their route's transport, and records what happened
+ * to each recipient. Concurrency is per route. The worker sleeps until the next message is due
+ * (or pollInterval, or a poke() from the inbound side) instead of spinning.
+ */
+export class DeliveryWorker {
+  readonly #deps: WorkerDeps;
+  readonly #schedule: RetrySchedule;
+  readonly #leaseMs: number;
+  readonly #pollMs: number;
+  readonly #inFlight = new Map<string, number>();
+  readonly #running = new Set<Promise<void>>();
+  #timer: NodeJS.Timeout | null = null;
+  #ticking = false;
+  #again = false;
+  #stopping = false;
+
+  constructor(deps: WorkerDeps) {
+    this.#deps = deps;
+    this.#schedule = parseRetrySchedule(deps.config.delivery.retrySchedule);
+    this.#leaseMs = parseDuration(deps.config.delivery.leaseTime);
+    this.#pollMs = parseDuration(deps.config.delivery.pollInterval);
+  }
+
+  start(): void {
+    this.poke();
+  }
+
+  /** Look for work now (a message was just queued, or a slot became free). */
+  poke(): void {
+    if (this.#stopping) return;
+    if (this.#ticking) {
+      this.#again = true;
+      return;
+    }
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    void this.#tick();
+  }
+
+  get busy(): number {
+    return this.#running.size;
+  }
+
+  async #tick(): Promise<void> {
+    this.#ticking = true;
+    try {
+      do {
+        this.#again = false;
+        for (const [route, cfg] of Object.entries(this.#deps.config.routes)) {
+          const free = cfg.concurrency - (this.#inFlight.get(route) ?? 0);
+          if (free <= 0 || this.#stopping) continue;
+          const claimed = await this.#deps.store.claimDue(this.#deps.owner, {
+            now: this.#now(),
+            limit: free,
+            leaseMs: this.#leaseMs,
+            routes: [route],
+          });
+          for (const message of claimed) this.#launch(message);
+        }
+      } while (this.#again && !this.#stopping);
+      await this.#sleepUntilDue();
+    } catch (err) {
+      this.#deps.log.error({ err }, 'delivery:claim-failed');
+      this.#arm(this.#pollMs);
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  async #sleepUntilDue(): Promise<void> {
+    const next = await this.#deps.store.nextDueAt();
+    const wait = next === null ? this.#pollMs : Math.min(Math.max(next - this.#now(), 0), this.#pollMs);
+    this.#arm(Math.max(wait, 10));
+  }
+
+  #arm(ms: number): void {
+    if (this.#stopping) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.poke();
+    }, ms);
+    this.#timer.unref();
+  }
+
+  #launch(message: ClaimedMessage): void {
+    this.#inFlight.set(message.route, (this.#inFlight.get(message.route) ?? 0) + 1);
+    const run = this.#deliver(message)
+      .catch((err: unknown) => this.#deps.log.error({ err, queueId: message.id }, 'delivery:record-failed'))
+      .finally(() => {
+        this.#running.delete(run);
+        this.#inFlight.set(message.route, (this.#inFlight.get(message.route) ?? 1) - 1);
+        this.poke();
+      });
+    this.#running.add(run);
+  }
+
+  async #deliver(message: ClaimedMessage): Promise<void> {
+    const { store, transports, events, log } = this.#deps;
+    const startedAt = this.#now();
+    const pending = message.recipients.filter((r) => r.state === 'queued' || r.state === 'deferred');
+    const transport = transports.get(message.route);
+    let results: RecipientResult[];
+    let upstream: string | null = null;
+
+    if (startedAt >= message.expiresAt) {
+      const age = formatDuration(parseDuration(this.#deps.config.delivery.maxAge));
+      const reply = `4.4.7 Message expired: not delivered within ${age}; last reply: ${message.lastReply ?? 'none'}`;
+      results = pending.map((r) => ({ recipientId: r.id, outcome: 'failed', reply, category: 'expired' }));
+    } else if (!transport) {
+      const reply = `4.3.5 Route "${message.route}" is not configured on this relay`;
+      results = pending.map((r) => ({ recipientId: r.id, outcome: 'deferred', reply, category: 'config' }));
+    } else {
+      events.emit('delivery:attempt', {
+        queueId: message.id,
+        route: message.route,
+        transport: transport.kind,
+        recipients: pending.length,
+      });
+      try {
+        const body = await store.readBody(message.id);
+        const sent = await transport.send({
+          id: message.id,
+          mailFrom: message.mailFrom,
+          recipients: pending.map((r) => ({
+            id: r.id,
+            address: r.address,
+            notify: r.notify,
+            orcpt: r.orcpt,
+          })),
+          dsn: message.dsn,
+          smtputf8: message.smtputf8,
+          body,
+        });
+        upstream = sent.upstream;
+        results = sent.recipients.map((r) => {
+          if (r.accepted)
+            return {
+              recipientId: r.recipientId,
+              outcome: 'delivered',
+              reply: r.reply,
+              category: 'delivered',
+            };
+          const v = classifyFailure({ responseCode: r.code, response: r.reply });
+          return {
+            recipientId: r.recipientId,
+            outcome: v.action === 'fail' ? 'failed' : 'deferred',
+            reply: v.reply,
+            category: v.category,
+          };
+        });
+      } catch (err) {
+        const v = classifyError(err);
+        results = pending.map((r) => ({
+          recipientId: r.id,
+          outcome: v.action === 'fail' ? 'failed' : 'deferred',
+          reply: v.reply,
+          category: v.category,
+        }));
+      }
+    }
+
+    const durationMs = this.#now() - startedAt;
+    const delay = retryDelay(this.#schedule, message.attempts + 1);
+    // Never schedule past expiry: the attempt at expiry time turns the rest into failures.
+    const nextAttemptAt = Math.min(
+      startedAt + durationMs + delay,
+      Math.max(message.expiresAt, startedAt + 1),
+    );
+    await store.recordAttempt({
+      messageId: message.id,
+      owner: message.leaseOwner,
+      startedAt,
+      durationMs,
+      transport: transport?.kind ?? 'none',
+      upstream,
+      results,
+      nextAttemptAt,
+    });
+
+    const byId = new Map(pending.map((r) => [r.id, r.address]));
+    for (const r of results) {
+      const recipient = byId.get(r.recipientId) ?? '';
+      const base = {
+        queueId: message.id,
+        route: message.route,
+        transport: transport?.kind ?? 'none',
+        recipient,
+      };
+      if (r.outcome === 'delivered')
+        events.emit('delivery:delivered', { ...base, latencyMs: this.#now() - message.receivedAt });
+      else if (r.outcome === 'deferred')
+        events.emit('delivery:deferred', { ...base, reason: r.reply, category: r.category });
+      else events.emit('delivery:failed', { ...base, reason: r.reply, category: r.category });
+    }
+    const counts = { delivered: 0, deferred: 0, failed: 0 };
+    for (const r of results) counts[r.outcome]++;
+    log.info(
+      {
+        queueId: message.id,
+        route: message.route,
+        transport: transport?.kind,
+        upstream,
+        attempt: message.attempts + 1,
+        durationMs,
+        ...counts,
+        reply: results.find((r) => r.outcome !== 'delivered')?.reply ?? results[0]?.reply,
+        nextAttemptAt: counts.deferred ? new Date(nextAttemptAt).toISOString() : undefined,
+      },
+      'delivery:attempt',
+    );
+  }
+
+  /** Stops claiming and waits up to `graceMs` for deliveries in flight. Unfinished ones keep their lease until it expires. */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopping = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    if (this.#running.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#running]),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  #now(): number {
+    return this.#deps.now?.() ?? Date.now();
+  }
+}

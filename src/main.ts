@@ -1,0 +1,120 @@
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+
+import type { Config } from './config/schema.ts';
+import { createTransport } from './delivery/factory.ts';
+import type { Transport } from './delivery/transport.ts';
+import { DeliveryWorker } from './delivery/worker.ts';
+import { RelayError } from './errors.ts';
+import { RelayEvents } from './observability/events.ts';
+import type { Logger } from './observability/logger.ts';
+import { SqliteQueueStore } from './queue/sqlite/store.ts';
+import type { QueueStore } from './queue/store.ts';
+import { type BoundListener, InboundServer } from './smtp/server.ts';
+import { acquireLock } from './util/lock-file.ts';
+import { parseDuration } from './util/units.ts';
+
+export interface Relay {
+  config: Readonly<Config>;
+  store: QueueStore;
+  events: RelayEvents;
+  listeners: BoundListener[];
+  worker: DeliveryWorker;
+  /** Graceful stop: refuse new sessions, let open ones and deliveries finish within grace, close. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface RelayOptions {
+  log: Logger;
+  now?: () => number;
+}
+
+/** Composition root: builds every part from the config, starts them in order, stops them in reverse. */
+export async function startRelay(config: Readonly<Config>, options: RelayOptions): Promise<Relay> {
+  const { log } = options;
+  const lock = acquireLock(join(config.relay.dataDir, 'bridgehead.pid'));
+  if ('heldBy' in lock) {
+    throw new RelayError(
+      'ERELAY_STORE_UNAVAILABLE',
+      `another Bridgehead process (pid ${lock.heldBy}) is using the spool in ${config.relay.dataDir}`,
+    );
+  }
+  const events = new RelayEvents();
+  const transports = new Map<string, Transport>();
+  let store: QueueStore | null = null;
+  let inbound: InboundServer | null = null;
+  try {
+    store = SqliteQueueStore.open({ path: config.store.path!, recoverLeases: true });
+    for (const [name, route] of Object.entries(config.routes)) {
+      transports.set(
+        name,
+        createTransport(route, {
+          heloName: config.relay.hostname!,
+          log: log.child({ component: 'delivery', route: name }),
+        }),
+      );
+    }
+    const worker = new DeliveryWorker({
+      config,
+      store,
+      transports,
+      events,
+      log: log.child({ component: 'delivery' }),
+      owner: `${hostname()}:${process.pid}:${Date.now().toString(36)}`,
+      now: options.now,
+    });
+    events.on('queue:enqueued', () => worker.poke());
+    inbound = await InboundServer.start({
+      config,
+      store,
+      events,
+      log: log.child({ component: 'smtp' }),
+      now: options.now,
+    });
+    worker.start();
+    const purgeTimer = startPurge(store, config, log);
+
+    const openStore = store;
+    const openInbound = inbound;
+    let stopping: Promise<void> | null = null;
+    return {
+      config,
+      store,
+      events,
+      listeners: inbound.listeners,
+      worker,
+      stop(graceMs = parseDuration(config.shutdown.grace)) {
+        stopping ??= (async () => {
+          log.info({ graceMs }, 'relay:stopping');
+          clearInterval(purgeTimer);
+          await openInbound.close(graceMs);
+          await worker.stop(graceMs);
+          await Promise.all([...transports.values()].map((t) => t.close()));
+          await openStore.close();
+          lock.release();
+          log.info('relay:stopped');
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await inbound?.close(0);
+    await Promise.all([...transports.values()].map((t) => t.close()));
+    await store?.close();
+    lock.release();
+    throw err;
+  }
+}
+
+/** Finished messages stay listed for store.keepDelivered, then are purged hourly. */
+function startPurge(store: QueueStore, config: Readonly<Config>, log: Logger): NodeJS.Timeout {
+  const keepMs = parseDuration(config.store.keepDelivered);
+  const timer = setInterval(() => {
+    store.purgeDone(Date.now() - keepMs).then(
+      (n) => n > 0 && log.info({ purged: n }, 'queue:purged'),
+      (err: unknown) => log.warn({ err }, 'queue:purge-failed'),
+    );
+  }, 3_600_000);
+  timer.unref();
+  return timer;
+}

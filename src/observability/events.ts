@@ -1,0 +1,60 @@
+import { EventEmitter } from 'node:events';
+
+/**
+ * Typed lifecycle events. Core code emits them; metrics, logs and (later) traces and
+ * webhooks subscribe, so observability never has to be threaded through the core.
+ */
+export interface RelayEventMap {
+  'smtp:session': { sid: string; listener: string; remoteAddress: string; tlsVersion: string | null };
+  'smtp:accepted': { sid: string; queueId: string; size: number; recipients: number; route: string };
+  'smtp:rejected': { sid: string; phase: string; code: number; enhanced: string; remoteAddress: string };
+  'queue:enqueued': { queueId: string; route: string };
+  'delivery:attempt': { queueId: string; route: string; transport: string; recipients: number };
+  'delivery:delivered': {
+    queueId: string;
+    route: string;
+    transport: string;
+    recipient: string;
+    latencyMs: number;
+  };
+  'delivery:deferred': {
+    queueId: string;
+    route: string;
+    transport: string;
+    recipient: string;
+    reason: string;
+    category: string;
+  };
+  'delivery:failed': {
+    queueId: string;
+    route: string;
+    transport: string;
+    recipient: string;
+    reason: string;
+    category: string;
+  };
+}
+
+export type RelayEventName = keyof RelayEventMap;
+
+export class RelayEvents {
+  readonly #emitter = new EventEmitter();
+
+  constructor() {
+    // Each subscriber is a component (metrics, trace, alerts); more than a few is a leak.
+    this.#emitter.setMaxListeners(50);
+  }
+
+  emit<K extends RelayEventName>(name: K, payload: RelayEventMap[K]): void {
+    this.#emitter.emit(name, payload);
+  }
+
+  on<K extends RelayEventName>(name: K, listener: (payload: RelayEventMap[K]) => void): () => void {
+    this.#emitter.on(name, listener);
+    return () => this.#emitter.off(name, listener);
+  }
+
+  once<K extends RelayEventName>(name: K): Promise<RelayEventMap[K]> {
+    return new Promise((resolve) => this.#emitter.once(name, resolve));
+  }
+}

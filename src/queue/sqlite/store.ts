@@ -1,0 +1,442 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+import Database, { type Database as Db, type Statement } from 'better-sqlite3';
+
+import { RelayError } from '../../errors.ts';
+import type {
+  Attempt,
+  AttemptReport,
+  ClaimedMessage,
+  ClaimOptions,
+  ListFilter,
+  MessageDetail,
+  NewMessage,
+  QueuedMessage,
+  QueueStats,
+  QueueStore,
+  Recipient,
+  RecipientState,
+} from '../store.ts';
+import { migrate } from './migrate.ts';
+
+export interface SqliteStoreOptions {
+  path: string;
+  /** Largest database size in bytes; writes beyond it fail with SQLITE_FULL (the relay answers 452 4.3.1). */
+  maxSizeBytes?: number;
+  /**
+   * The relay process owns its SQLite spool alone (main.ts holds a lock file), so leases found
+   * at start-up belong to a process that died: they are released at once instead of waiting
+   * for them to expire. Tools that open the spool beside a running relay (the queue CLI) pass false.
+   */
+  recoverLeases?: boolean;
+}
+
+interface MessageRow {
+  id: string;
+  received_at: number;
+  mail_from: string;
+  dsn_ret: 'FULL' | 'HDRS' | null;
+  dsn_envid: string | null;
+  smtputf8: number;
+  body_type: '7bit' | '8bitmime';
+  client_json: string;
+  route: string;
+  message_id_header: string | null;
+  size: number;
+  state: 'active' | 'done';
+  attempts: number;
+  next_attempt_at: number;
+  expires_at: number;
+  last_reply: string | null;
+  lease_owner: string | null;
+  lease_until: number | null;
+}
+
+interface RecipientRow {
+  id: number;
+  message_id: string;
+  address: string;
+  notify: string | null;
+  orcpt: string | null;
+  state: RecipientState;
+  attempts: number;
+  last_reply: string | null;
+  updated_at: number;
+}
+
+interface PendingWrite {
+  message: NewMessage;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * The default, single-node store: one SQLite file in WAL mode with synchronous=FULL, so a
+ * commit returns only after the WAL is fsynced. Concurrent enqueues that arrive in the same
+ * event-loop turn share one transaction (group commit): one fsync acknowledges them all.
+ */
+export class SqliteQueueStore implements QueueStore {
+  readonly #db: Db;
+  readonly #pending: PendingWrite[] = [];
+  #flushScheduled = false;
+  #closed = false;
+  readonly #s: Record<string, Statement>;
+
+  private constructor(db: Db) {
+    this.#db = db;
+    this.#s = {
+      insertMessage: db.prepare(
+        `INSERT INTO messages (id, received_at, mail_from, dsn_ret, dsn_envid, smtputf8, body_type, client_json, route,
+           message_id_header, size, state, next_attempt_at, expires_at)
+         VALUES (@id, @receivedAt, @mailFrom, @dsnRet, @dsnEnvid, @smtputf8, @bodyType, @client, @route,
+           @messageIdHeader, @size, 'active', @receivedAt, @expiresAt)`,
+      ),
+      insertBody: db.prepare('INSERT INTO bodies (message_id, data) VALUES (?, ?)'),
+      insertRecipient: db.prepare(
+        `INSERT INTO recipients (message_id, address, notify, orcpt, state, updated_at) VALUES (?, ?, ?, ?, 'queued', ?)`,
+      ),
+      claim: db.prepare(
+        `UPDATE messages SET lease_owner = @owner, lease_until = @leaseUntil
+         WHERE id IN (SELECT id FROM messages
+                      WHERE state = 'active' AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until < @now)
+                      ORDER BY next_attempt_at LIMIT @limit)
+         RETURNING *`,
+      ),
+      claimRoutes: db.prepare(
+        `UPDATE messages SET lease_owner = @owner, lease_until = @leaseUntil
+         WHERE id IN (SELECT id FROM messages
+                      WHERE state = 'active' AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until < @now)
+                        AND route IN (SELECT value FROM json_each(@routes))
+                      ORDER BY next_attempt_at LIMIT @limit)
+         RETURNING *`,
+      ),
+      recipientsOf: db.prepare('SELECT * FROM recipients WHERE message_id = ? ORDER BY id'),
+      body: db.prepare('SELECT data FROM bodies WHERE message_id = ?'),
+      leaseOf: db.prepare('SELECT lease_owner, attempts FROM messages WHERE id = ?'),
+      insertAttempt: db.prepare(
+        `INSERT INTO attempts (message_id, recipient_id, started_at, duration_ms, transport, upstream, outcome, reply, category)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      updateRecipient: db.prepare(
+        `UPDATE recipients SET state = ?, attempts = attempts + 1, last_reply = ?, updated_at = ? WHERE id = ? AND message_id = ?`,
+      ),
+      pendingCount: db.prepare(
+        `SELECT count(*) AS n FROM recipients WHERE message_id = ? AND state IN ('queued', 'deferred')`,
+      ),
+      finishMessage: db.prepare(
+        `UPDATE messages SET state = 'done', attempts = attempts + 1, last_reply = ?, lease_owner = NULL, lease_until = NULL,
+           finished_at = ? WHERE id = ?`,
+      ),
+      deleteBody: db.prepare('DELETE FROM bodies WHERE message_id = ?'),
+      rescheduleMessage: db.prepare(
+        `UPDATE messages SET attempts = attempts + 1, last_reply = ?, next_attempt_at = ?, lease_owner = NULL,
+           lease_until = NULL WHERE id = ?`,
+      ),
+      release: db.prepare(
+        'UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?',
+      ),
+      nextDue: db.prepare(`SELECT min(next_attempt_at) AS t FROM messages WHERE state = 'active'`),
+      get: db.prepare('SELECT * FROM messages WHERE id = ?'),
+      history: db.prepare('SELECT * FROM attempts WHERE message_id = ? ORDER BY id'),
+      retryNow: db.prepare(`UPDATE messages SET next_attempt_at = ? WHERE id = ? AND state = 'active'`),
+      delete: db.prepare('DELETE FROM messages WHERE id = ?'),
+      purge: db.prepare(`DELETE FROM messages WHERE state = 'done' AND finished_at < ?`),
+    };
+  }
+
+  /** Opens (creating if needed) and migrates the database. */
+  static open(options: SqliteStoreOptions): SqliteQueueStore {
+    let db: Db;
+    try {
+      mkdirSync(dirname(options.path), { recursive: true });
+      db = new Database(options.path);
+      db.pragma('journal_mode = WAL');
+      // FULL: the WAL is fsynced at every commit, so a resolved enqueue survives power loss.
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      db.pragma('busy_timeout = 5000');
+    } catch (cause) {
+      throw new RelayError(
+        'ERELAY_STORE_UNAVAILABLE',
+        `cannot open queue database ${options.path}: ${(cause as Error).message}`,
+        {
+          cause,
+        },
+      );
+    }
+    migrate(db);
+    if (options.recoverLeases)
+      db.prepare(
+        'UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL',
+      ).run();
+    if (options.maxSizeBytes) {
+      const pageSize = db.pragma('page_size', { simple: true }) as number;
+      db.pragma(`max_page_count = ${Math.max(1, Math.floor(options.maxSizeBytes / pageSize))}`);
+    }
+    return new SqliteQueueStore(db);
+  }
+
+  enqueue(message: NewMessage): Promise<void> {
+    if (this.#closed)
+      return Promise.reject(new RelayError('ERELAY_STORE_UNAVAILABLE', 'the queue store is closed'));
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ message, resolve, reject });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        // setImmediate lets every DATA that finished in this turn join the same commit.
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const batch = this.#pending.splice(0);
+    if (batch.length === 0) return;
+    try {
+      this.#db.transaction(() => {
+        for (const { message } of batch) this.#insert(message);
+      })();
+    } catch (err) {
+      // One bad message must not fail its neighbours: retry them one by one.
+      if (batch.length > 1) {
+        for (const item of batch) {
+          try {
+            this.#db.transaction(() => this.#insert(item.message))();
+            item.resolve();
+          } catch (e) {
+            item.reject(wrapStoreError(e));
+          }
+        }
+        return;
+      }
+      batch[0]!.reject(wrapStoreError(err));
+      return;
+    }
+    for (const item of batch) item.resolve();
+  }
+
+  #insert(m: NewMessage): void {
+    this.#s.insertMessage!.run({
+      id: m.id,
+      receivedAt: m.receivedAt,
+      mailFrom: m.mailFrom,
+      dsnRet: m.dsn.ret,
+      dsnEnvid: m.dsn.envid,
+      smtputf8: m.smtputf8 ? 1 : 0,
+      bodyType: m.bodyType,
+      client: JSON.stringify(m.client),
+      route: m.route,
+      messageIdHeader: m.messageIdHeader,
+      size: m.body.length,
+      expiresAt: m.expiresAt,
+    });
+    this.#s.insertBody!.run(m.id, m.body);
+    for (const r of m.recipients) {
+      this.#s.insertRecipient!.run(
+        m.id,
+        r.address,
+        r.notify ? r.notify.join(',') : null,
+        r.orcpt,
+        m.receivedAt,
+      );
+    }
+  }
+
+  async claimDue(owner: string, options: ClaimOptions): Promise<ClaimedMessage[]> {
+    const params = {
+      owner,
+      leaseUntil: options.now + options.leaseMs,
+      now: options.now,
+      limit: options.limit,
+    };
+    const rows = (
+      options.routes
+        ? this.#s.claimRoutes!.all({ ...params, routes: JSON.stringify(options.routes) })
+        : this.#s.claim!.all(params)
+    ) as MessageRow[];
+    return rows.map((row) => ({
+      ...this.#toMessage(row),
+      leaseOwner: row.lease_owner!,
+      leaseUntil: row.lease_until!,
+    }));
+  }
+
+  async readBody(id: string): Promise<Buffer> {
+    const row = this.#s.body!.get(id) as { data: Buffer } | undefined;
+    if (!row) throw new RelayError('ERELAY_MESSAGE_NOT_FOUND', `no body stored for message ${id}`);
+    return row.data;
+  }
+
+  async recordAttempt(report: AttemptReport): Promise<void> {
+    this.#db.transaction(() => {
+      const lease = this.#s.leaseOf!.get(report.messageId) as { lease_owner: string | null } | undefined;
+      // A worker whose lease expired and was taken over must not overwrite the new owner's work.
+      if (!lease || lease.lease_owner !== report.owner) return;
+      const now = report.startedAt + report.durationMs;
+      for (const r of report.results) {
+        this.#s.insertAttempt!.run(
+          report.messageId,
+          r.recipientId,
+          report.startedAt,
+          report.durationMs,
+          report.transport,
+          report.upstream,
+          r.outcome,
+          r.reply,
+          r.category,
+        );
+        const state: RecipientState = r.outcome;
+        this.#s.updateRecipient!.run(state, r.reply, now, r.recipientId, report.messageId);
+      }
+      const lastReply = report.results.at(-1)?.reply ?? null;
+      const { n } = this.#s.pendingCount!.get(report.messageId) as { n: number };
+      if (n === 0) {
+        this.#s.finishMessage!.run(lastReply, now, report.messageId);
+        // Nothing left to send: the bytes are no longer needed (history and envelope stay).
+        this.#s.deleteBody!.run(report.messageId);
+      } else {
+        this.#s.rescheduleMessage!.run(lastReply, report.nextAttemptAt, report.messageId);
+      }
+    })();
+  }
+
+  async releaseLease(id: string, owner: string): Promise<void> {
+    this.#s.release!.run(id, owner);
+  }
+
+  async nextDueAt(): Promise<number | null> {
+    return (this.#s.nextDue!.get() as { t: number | null }).t;
+  }
+
+  async get(id: string): Promise<MessageDetail | null> {
+    const row = this.#s.get!.get(id) as MessageRow | undefined;
+    if (!row) return null;
+    const history = (this.#s.history!.all(id) as Record<string, unknown>[]).map((a): Attempt => ({
+      id: a.id as number,
+      recipientId: a.recipient_id as number,
+      startedAt: a.started_at as number,
+      durationMs: a.duration_ms as number,
+      transport: a.transport as string,
+      upstream: a.upstream as string | null,
+      outcome: a.outcome as Attempt['outcome'],
+      reply: a.reply as string,
+      category: a.category as string,
+    }));
+    return { ...this.#toMessage(row), history };
+  }
+
+  async list(filter: ListFilter = {}): Promise<QueuedMessage[]> {
+    const where: string[] = [];
+    const params: Record<string, unknown> = { limit: filter.limit ?? 100, offset: filter.offset ?? 0 };
+    if (filter.state) {
+      where.push('state = @state');
+      params.state = filter.state;
+    }
+    if (filter.route) {
+      where.push('route = @route');
+      params.route = filter.route;
+    }
+    const sql = `SELECT * FROM messages ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+                 ORDER BY received_at DESC, id DESC LIMIT @limit OFFSET @offset`;
+    return (this.#db.prepare(sql).all(params) as MessageRow[]).map((row) => this.#toMessage(row));
+  }
+
+  async retryNow(id: string, now: number): Promise<boolean> {
+    return this.#s.retryNow!.run(now, id).changes > 0;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return this.#s.delete!.run(id).changes > 0;
+  }
+
+  async stats(): Promise<QueueStats> {
+    const counts = this.#db.prepare('SELECT state, count(*) AS n FROM messages GROUP BY state').all() as {
+      state: string;
+      n: number;
+    }[];
+    const rcpts = this.#db.prepare('SELECT state, count(*) AS n FROM recipients GROUP BY state').all() as {
+      state: RecipientState;
+      n: number;
+    }[];
+    const routes = this.#db
+      .prepare(
+        `SELECT route, count(*) AS n, min(received_at) AS oldest FROM messages WHERE state = 'active' GROUP BY route`,
+      )
+      .all() as { route: string; n: number; oldest: number }[];
+    const recipients: Record<RecipientState, number> = { queued: 0, deferred: 0, delivered: 0, failed: 0 };
+    for (const r of rcpts) recipients[r.state] = r.n;
+    const byRoute: QueueStats['byRoute'] = {};
+    let oldestActiveAt: number | null = null;
+    for (const r of routes) {
+      byRoute[r.route] = { active: r.n, oldestActiveAt: r.oldest };
+      oldestActiveAt = oldestActiveAt === null ? r.oldest : Math.min(oldestActiveAt, r.oldest);
+    }
+    return {
+      active: counts.find((c) => c.state === 'active')?.n ?? 0,
+      done: counts.find((c) => c.state === 'done')?.n ?? 0,
+      recipients,
+      oldestActiveAt,
+      byRoute,
+    };
+  }
+
+  async purgeDone(before: number): Promise<number> {
+    return this.#s.purge!.run(before).changes;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#flush();
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  #toMessage(row: MessageRow): QueuedMessage {
+    const recipients = (this.#s.recipientsOf!.all(row.id) as RecipientRow[]).map((r): Recipient => ({
+      id: r.id,
+      address: r.address,
+      notify: r.notify ? r.notify.split(',') : null,
+      orcpt: r.orcpt,
+      state: r.state,
+      attempts: r.attempts,
+      lastReply: r.last_reply,
+      updatedAt: r.updated_at,
+    }));
+    return {
+      id: row.id,
+      receivedAt: row.received_at,
+      mailFrom: row.mail_from,
+      dsn: { ret: row.dsn_ret, envid: row.dsn_envid },
+      smtputf8: row.smtputf8 === 1,
+      bodyType: row.body_type,
+      client: JSON.parse(row.client_json) as QueuedMessage['client'],
+      route: row.route,
+      messageIdHeader: row.message_id_header,
+      size: row.size,
+      state: row.state,
+      attempts: row.attempts,
+      nextAttemptAt: row.next_attempt_at,
+      expiresAt: row.expires_at,
+      lastReply: row.last_reply,
+      recipients,
+    };
+  }
+}
+
+/** SQLITE_FULL (database or disk full) is reported distinctly: the relay answers 452 4.3.1 for it. */
+function wrapStoreError(err: unknown): RelayError {
+  const code = (err as { code?: string }).code;
+  const wrapped = new RelayError(
+    'ERELAY_STORE_UNAVAILABLE',
+    `queue write failed: ${(err as Error).message}`,
+    { cause: err },
+  );
+  (wrapped as RelayError & { full?: boolean }).full = code === 'SQLITE_FULL';
+  return wrapped;
+}
+
+export function isStoreFull(err: unknown): boolean {
+  return (err as { full?: boolean }).full === true;
+}

@@ -1,0 +1,171 @@
+/**
+ * The queue store contract. Every backend (SQLite now, PostgreSQL later) implements this
+ * interface and passes the shared contract suite (test/integration/store-contract.test.ts);
+ * nothing outside main.ts knows which backend is in use.
+ */
+
+export type RecipientState = 'queued' | 'deferred' | 'delivered' | 'failed';
+/** `active`: some recipient still pending; `done`: every recipient delivered or failed. */
+export type MessageState = 'active' | 'done';
+
+export const PENDING_STATES: readonly RecipientState[] = ['queued', 'deferred'];
+
+export interface ClientInfo {
+  ip: string;
+  helo: string;
+  listener: string;
+  user: string | null;
+  /** Negotiated TLS protocol ("TLSv1.3") or null for a plain session. */
+  tls: string | null;
+}
+
+/** DSN parameters from the submission (RFC 3461), kept for bounces and for the upstream. */
+export interface DsnEnvelope {
+  ret: 'FULL' | 'HDRS' | null;
+  envid: string | null;
+}
+
+export interface NewRecipient {
+  address: string;
+  /** NOTIFY values (NEVER, SUCCESS, FAILURE, DELAY) or null when the client sent none. */
+  notify: string[] | null;
+  /** ORCPT as received, e.g. "rfc822;user@example.com". */
+  orcpt: string | null;
+}
+
+export interface NewMessage {
+  id: string;
+  receivedAt: number;
+  /** Envelope sender; '' is the null sender (<>). */
+  mailFrom: string;
+  recipients: NewRecipient[];
+  dsn: DsnEnvelope;
+  smtputf8: boolean;
+  bodyType: '7bit' | '8bitmime';
+  client: ClientInfo;
+  route: string;
+  messageIdHeader: string | null;
+  /** The message as it will be sent upstream (with our Received: header). */
+  body: Buffer;
+  expiresAt: number;
+}
+
+export interface Recipient {
+  id: number;
+  address: string;
+  notify: string[] | null;
+  orcpt: string | null;
+  state: RecipientState;
+  attempts: number;
+  lastReply: string | null;
+  updatedAt: number;
+}
+
+export interface QueuedMessage {
+  id: string;
+  receivedAt: number;
+  mailFrom: string;
+  dsn: DsnEnvelope;
+  smtputf8: boolean;
+  bodyType: '7bit' | '8bitmime';
+  client: ClientInfo;
+  route: string;
+  messageIdHeader: string | null;
+  size: number;
+  state: MessageState;
+  attempts: number;
+  nextAttemptAt: number;
+  expiresAt: number;
+  lastReply: string | null;
+  recipients: Recipient[];
+}
+
+export interface ClaimedMessage extends QueuedMessage {
+  leaseOwner: string;
+  leaseUntil: number;
+}
+
+export type AttemptOutcomeKind = 'delivered' | 'deferred' | 'failed';
+
+export interface RecipientResult {
+  recipientId: number;
+  outcome: AttemptOutcomeKind;
+  /** The upstream's reply or our own explanation, one line. */
+  reply: string;
+  /** Classifier category (e.g. "rejected", "network", "expired"). */
+  category: string;
+}
+
+export interface AttemptReport {
+  messageId: string;
+  owner: string;
+  startedAt: number;
+  durationMs: number;
+  transport: string;
+  upstream: string | null;
+  results: RecipientResult[];
+  /** When to try the still-pending recipients again (ignored when none is pending). */
+  nextAttemptAt: number;
+}
+
+export interface Attempt {
+  id: number;
+  recipientId: number;
+  startedAt: number;
+  durationMs: number;
+  transport: string;
+  upstream: string | null;
+  outcome: AttemptOutcomeKind;
+  reply: string;
+  category: string;
+}
+
+export interface MessageDetail extends QueuedMessage {
+  history: Attempt[];
+}
+
+export interface ListFilter {
+  state?: MessageState;
+  route?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export interface QueueStats {
+  active: number;
+  done: number;
+  recipients: Record<RecipientState, number>;
+  oldestActiveAt: number | null;
+  byRoute: Record<string, { active: number; oldestActiveAt: number | null }>;
+}
+
+export interface ClaimOptions {
+  now: number;
+  limit: number;
+  leaseMs: number;
+  /** Only messages of these routes; all when omitted. */
+  routes?: readonly string[];
+}
+
+export interface QueueStore {
+  /** Durable when the promise resolves: the caller may then answer 250. */
+  enqueue(message: NewMessage): Promise<void>;
+  /** Takes up to `limit` due, unleased messages and leases them to `owner`. */
+  claimDue(owner: string, options: ClaimOptions): Promise<ClaimedMessage[]>;
+  readBody(id: string): Promise<Buffer>;
+  /** Records one attempt's per-recipient results and releases the lease. */
+  recordAttempt(report: AttemptReport): Promise<void>;
+  /** Gives a claimed message back untouched (shutdown mid-delivery). */
+  releaseLease(id: string, owner: string): Promise<void>;
+  /** Earliest next attempt among active messages, or null when nothing is waiting. */
+  nextDueAt(): Promise<number | null>;
+  get(id: string): Promise<MessageDetail | null>;
+  list(filter?: ListFilter): Promise<QueuedMessage[]>;
+  /** Makes an active message due now; false if it does not exist or is done. */
+  retryNow(id: string, now: number): Promise<boolean>;
+  delete(id: string): Promise<boolean>;
+  stats(): Promise<QueueStats>;
+  /** Removes done messages finished before `before`; returns how many. */
+  purgeDone(before: number): Promise<number>;
+  close(): Promise<void>;
+}
