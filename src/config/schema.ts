@@ -151,6 +151,10 @@ export const ConfigSchema = z.strictObject({
         .min(1)
         .default(50)
         .describe('Open SMTP connections per client address; more get 421 4.7.0'),
+      maxCommandLength: size(
+        '4KB',
+        'Longest SMTP command line; longer ones get 421 4.5.0 and the session is closed',
+      ),
       idleTimeout: duration('5m', 'A session idle this long is closed with 421 4.4.2'),
       dataTimeout: duration('10m', 'Longest time a client may take to send one message body'),
     })

@@ -127,6 +127,7 @@ export class InboundServer {
       authOptional: true,
       size: this.#maxSize,
       maxRecipients: config.limits.maxRecipients,
+      maxCommandLength: parseSize(config.limits.maxCommandLength),
       hideDSN: false,
       hideENHANCEDSTATUSCODES: false,
       hideSMTPUTF8: false,

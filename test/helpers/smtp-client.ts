@@ -1,0 +1,88 @@
+import { connect, type Socket } from 'node:net';
+
+/**
+ * A raw SMTP client for byte-exact tests: send lines, read whole replies (multi-line aware).
+ * Every read is bounded by a timeout so a hanging server fails the test instead of hanging it.
+ */
+export class RawSmtp {
+  readonly socket: Socket;
+  #buffer = '';
+  #waiters: (() => void)[] = [];
+  #closed = false;
+
+  private constructor(socket: Socket) {
+    this.socket = socket;
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      this.#buffer += d;
+      this.#wake();
+    });
+    socket.on('close', () => {
+      this.#closed = true;
+      this.#wake();
+    });
+    socket.on('error', () => {
+      this.#closed = true;
+      this.#wake();
+    });
+  }
+
+  static connect(port: number, host = '127.0.0.1', localAddress?: string): Promise<RawSmtp> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ port, host, localAddress }, () => resolve(new RawSmtp(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  #wake(): void {
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  /** Sends one command line (CRLF added) and returns the full reply. */
+  async command(line: string, timeoutMs = 5000): Promise<string> {
+    this.write(`${line}\r\n`);
+    return this.reply(timeoutMs);
+  }
+
+  /** Reads one complete reply (all lines up to the one with a space after the code). */
+  async reply(timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = /^(?:\d{3}-[^\n]*\n)*\d{3}(?: [^\n]*)?\r?\n/.exec(this.#buffer);
+      if (m) {
+        this.#buffer = this.#buffer.slice(m[0].length);
+        return m[0].replace(/\r?\n$/, '');
+      }
+      if (this.#closed) return this.#buffer ? this.#buffer : '<closed>';
+      const left = deadline - Date.now();
+      if (left <= 0)
+        throw new Error(`no SMTP reply within ${timeoutMs} ms (buffer: ${JSON.stringify(this.#buffer)})`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Waits until the server closes the connection (bounded). */
+  async waitClosed(timeoutMs = 5000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.#closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    return this.#closed;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
