@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { classifyError, classifyFailure, RULES } from '../../../src/delivery/classify.ts';
+
+/** One case per rule row: the input, and the rule that must decide it. */
+const CASES: { rule: string; input: Parameters<typeof classifyFailure>[0] }[] = [
+  { rule: 'smtp-5xx-with-4xx-enhanced', input: { responseCode: 550, response: '550 4.7.0 Temporary policy failure' } },
+  { rule: 'smtp-size', input: { responseCode: 552, response: '552 5.3.4 Message size exceeds fixed maximum' } },
+  { rule: 'smtp-auth-5xx', input: { responseCode: 535, response: '535 5.7.3 Authentication unsuccessful' } },
+  { rule: 'smtp-5xx', input: { responseCode: 550, response: '550 5.1.1 User unknown' } },
+  { rule: 'smtp-4xx', input: { responseCode: 451, response: '451 4.7.0 Temporary server error' } },
+  { rule: 'network', input: { code: 'ECONNECTION', message: 'connect ECONNREFUSED 127.0.0.1:9' } },
+  { rule: 'dns', input: { code: 'EDNS', message: 'getaddrinfo ENOTFOUND smtp.invalid' } },
+  { rule: 'tls', input: { code: 'ETLS', message: 'self-signed certificate in certificate chain' } },
+  { rule: 'auth', input: { code: 'EAUTH', message: 'Invalid login' } },
+  { rule: 'timeout', input: { code: 'ETIMEOUT', message: 'Timeout' } },
+];
+
+test('every rule row has a case, and each case is decided by its own row', () => {
+  assert.deepEqual(CASES.map((c) => c.rule).sort(), RULES.map((r) => r.name).sort());
+  for (const c of CASES) {
+    const first = RULES.find((r) => r.test(c.input));
+    assert.equal(first?.name, c.rule, `case for ${c.rule} matched ${first?.name}`);
+    const verdict = classifyFailure(c.input);
+    assert.equal(verdict.action, first!.action);
+    assert.equal(verdict.category, first!.category);
+  }
+});
+
+test('5xx fails, 4xx retries, and the reply text is kept on one line', () => {
+  const v = classifyFailure({ responseCode: 550, response: '550-5.7.1 first line\r\n550 5.7.1 second line' });
+  assert.equal(v.action, 'fail');
+  assert.equal(v.reply, '550-5.7.1 first line 550 5.7.1 second line');
+  assert.equal(classifyFailure({ responseCode: 421, response: '421 4.4.2 closing' }).action, 'retry');
+});
+
+test('anything unknown is retried, never failed', () => {
+  const v = classifyError(new Error('something nobody expected'));
+  assert.deepEqual([v.action, v.category], ['retry', 'unknown']);
+  assert.equal(classifyError(undefined).action, 'retry');
+  assert.equal(classifyError({ code: 'EWEIRD' }).reply, 'EWEIRD');
+});
