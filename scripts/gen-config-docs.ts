@@ -8,5 +8,8 @@ const doc = readFileSync(path, 'utf8');
 const start = doc.indexOf(TABLE_BEGIN);
 const end = doc.indexOf(TABLE_END);
 if (start < 0 || end < start) throw new Error(`${path} lacks the generated-table markers`);
-writeFileSync(path, `${doc.slice(0, start + TABLE_BEGIN.length)}\n${configReferenceTable()}\n${doc.slice(end)}`);
+writeFileSync(
+  path,
+  `${doc.slice(0, start + TABLE_BEGIN.length)}\n${configReferenceTable()}\n${doc.slice(end)}`,
+);
 console.log(`${path} updated`);

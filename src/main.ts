@@ -12,7 +12,7 @@ import { SqliteQueueStore } from './queue/sqlite/store.ts';
 import type { QueueStore } from './queue/store.ts';
 import { type BoundListener, InboundServer } from './smtp/server.ts';
 import { acquireLock } from './util/lock-file.ts';
-import { parseDuration } from './util/units.ts';
+import { parseDuration, parseSize } from './util/units.ts';
 
 export interface Relay {
   config: Readonly<Config>;
@@ -44,7 +44,11 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
   let store: QueueStore | null = null;
   let inbound: InboundServer | null = null;
   try {
-    store = SqliteQueueStore.open({ path: config.store.path!, recoverLeases: true });
+    store = SqliteQueueStore.open({
+      path: config.store.path!,
+      recoverLeases: true,
+      maxSizeBytes: config.store.maxSize ? parseSize(config.store.maxSize) : undefined,
+    });
     for (const [name, route] of Object.entries(config.routes)) {
       transports.set(
         name,

@@ -163,6 +163,13 @@ export const ConfigSchema = z.strictObject({
     .strictObject({
       kind: z.literal('sqlite').default('sqlite').describe('Queue store backend'),
       path: z.string().optional().describe('SQLite database file (default: <dataDir>/queue.db)'),
+      maxSize: z
+        .string()
+        .refine((v) => tryParse(parseSize, v), { message: 'expected a size such as "512KB", "25MB"' })
+        .optional()
+        .describe(
+          'Largest the spool database may grow; at the limit new mail gets 452 4.3.1 (default: no limit)',
+        ),
       keepDelivered: duration('7d', 'How long finished messages stay listed before they are purged'),
     })
     .prefault({}),

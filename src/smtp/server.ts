@@ -347,29 +347,39 @@ export class InboundServer {
   }
 
   /**
-   * Stops accepting connections, lets open sessions finish for up to `graceMs`, then answers
-   * 421 to the rest and closes them (smtp-server's close with our closeTimeout).
+   * Stops accepting connections, lets open sessions carry on (even start new transactions) for
+   * up to `graceMs`, then answers 421 4.3.2 to the rest and closes them. smtp-server's own
+   * close() would answer 421 to the next command at once, cutting short a device that is
+   * between two messages.
    */
-  async close(graceMs?: number): Promise<void> {
+  async close(graceMs = 0): Promise<void> {
     this.#closing = true;
-    await Promise.all(
-      this.#servers.map(
-        ({ server }) =>
-          new Promise<void>((resolve) => {
-            if (graceMs !== undefined)
-              (server as unknown as { options: { closeTimeout: number } }).options.closeTimeout = Math.max(
-                graceMs,
-                1,
-              );
-            server.close(() => resolve());
-          }),
-      ),
-    );
+    await Promise.all(this.#servers.map(({ server }) => closeGracefully(server, graceMs)));
   }
 
   #now(): number {
     return this.#deps.now?.() ?? Date.now();
   }
+}
+
+interface ConnectionHandle {
+  send(code: number, text: string): void;
+  close(): void;
+}
+
+async function closeGracefully(server: SMTPServer, graceMs: number): Promise<void> {
+  const internals = server as unknown as {
+    connections: Set<ConnectionHandle>;
+    _pendingSockets?: Set<{ destroy(): void }>;
+  };
+  const closed = new Promise<void>((resolve) => server.server.close(() => resolve()));
+  // Sockets still in a TLS handshake or PROXY header have no session that could finish.
+  internals._pendingSockets?.forEach((s) => s.destroy());
+  const deadline = Date.now() + graceMs;
+  while (internals.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+  const bye = replies.shuttingDown();
+  for (const conn of internals.connections) conn.send(bye.responseCode, bye.message); // 421 closes the connection
+  await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
 }
 
 function readTlsFile(path: string): Buffer {

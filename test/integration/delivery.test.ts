@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 
-import nodemailer from 'nodemailer';
+import nodemailer, { type SendMailOptions } from 'nodemailer';
 
 import { startTestRelay, tempDir, waitFor } from '../helpers/relay.ts';
 import { startUpstream } from '../helpers/upstream.ts';
@@ -19,7 +19,7 @@ function smtpRoute(port: number, extra: Record<string, unknown> = {}) {
   };
 }
 
-async function send(port: number, mail: nodemailer.SendMailOptions) {
+async function send(port: number, mail: SendMailOptions) {
   const device = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: true });
   try {
     return await device.sendMail(mail);

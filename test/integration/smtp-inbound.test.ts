@@ -249,6 +249,16 @@ test('a store write that fails answers 451 4.3.0, never 250', async (t) => {
   );
 });
 
+test('a full spool answers 452 4.3.1 and keeps what it already had', async (t) => {
+  const relay = await startTestRelay({ ...HOLD, store: { maxSize: '200KB' } });
+  t.after(() => relay.cleanup());
+  const c = await inTransaction(relay.port);
+  t.after(() => c.close());
+  await c.command('DATA');
+  const reply = await c.command(`Subject: big\r\n\r\n${'x'.repeat(400 * 1024)}\r\n.`);
+  assert.equal(reply, '452 4.3.1 Queue storage is full, message not accepted; try again later');
+});
+
 test('nodemailer as a device: a pipelined multi-recipient message is accepted once', async (t) => {
   const relay = await startTestRelay(HOLD);
   t.after(() => relay.cleanup());

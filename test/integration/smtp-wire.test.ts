@@ -23,7 +23,9 @@ test('every catalogue reply goes out on the wire with its own enhanced code and 
     logger: false,
     onMailFrom: (_a, _s, cb) => cb(next ?? undefined),
   });
-  const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.server.address() as AddressInfo).port)));
+  const port = await new Promise<number>((r) =>
+    server.listen(0, '127.0.0.1', () => r((server.server.address() as AddressInfo).port)),
+  );
   t.after(() => new Promise<void>((r) => server.close(() => r())));
 
   for (const [name, factory] of Object.entries(replies)) {

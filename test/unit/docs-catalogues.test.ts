@@ -18,8 +18,17 @@ function tableAfter(doc: string, heading: string): string[][] {
   for (const line of doc.slice(start).split('\n').slice(1)) {
     if (line.startsWith('|')) {
       inTable = true;
-      const cells = line.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim());
-      if (!/^-+$/.test(cells[0]!.replace(/ /g, '')) && cells[0] !== 'name' && cells[0] !== 'rule' && cells[0] !== 'code') rows.push(cells);
+      const cells = line
+        .split(/(?<!\\)\|/)
+        .slice(1, -1)
+        .map((c) => c.trim());
+      if (
+        !/^-+$/.test(cells[0]!.replace(/ /g, '')) &&
+        cells[0] !== 'name' &&
+        cells[0] !== 'rule' &&
+        cells[0] !== 'code'
+      )
+        rows.push(cells);
     } else if (inTable) break;
   }
   return rows;
@@ -37,15 +46,22 @@ test('docs/errors.md lists every SMTP reply factory, with the code and enhanced 
   const rows = tableAfter(errorsDoc, '## 1. SMTP replies');
   const documented = new Map(rows.map((r) => [unquote(r[0]!), unquote(r[1]!)]));
   const sample = (name: string) => {
-    const f = replies[name as keyof typeof replies] as (...a: unknown[]) => { responseCode: number; enhanced: string };
+    const f = replies[name as keyof typeof replies] as (...a: unknown[]) => {
+      responseCode: number;
+      enhanced: string;
+    };
     return f('X', 1);
   };
   for (const name of Object.keys(replies)) {
     assert.ok(documented.has(name), `reply ${name} is not documented`);
     const r = sample(name);
-    assert.ok(documented.get(name)!.startsWith(`${r.responseCode} ${r.enhanced} `), `${name}: doc says "${documented.get(name)}"`);
+    assert.ok(
+      documented.get(name)!.startsWith(`${r.responseCode} ${r.enhanced} `),
+      `${name}: doc says "${documented.get(name)}"`,
+    );
   }
-  for (const name of documented.keys()) assert.ok(name in replies, `docs list ${name}, which replies.ts lacks`);
+  for (const name of documented.keys())
+    assert.ok(name in replies, `docs list ${name}, which replies.ts lacks`);
 });
 
 test('docs/errors.md lists every classifier rule with its action and category, in order', () => {

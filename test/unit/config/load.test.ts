@@ -36,7 +36,13 @@ test('every problem is reported at once, each with its path', () => {
     (err: RelayError & { issues: { path: string }[] }) => {
       assert.equal(err.code, 'ERELAY_CONFIG_INVALID');
       const paths = err.issues.map((i) => i.path);
-      for (const p of ['listeners.0.port', 'limits.maxMessageSize', 'limits.idleTimeout', 'relay.allowFrom.0', '']) {
+      for (const p of [
+        'listeners.0.port',
+        'limits.maxMessageSize',
+        'limits.idleTimeout',
+        'relay.allowFrom.0',
+        '',
+      ]) {
         assert.ok(paths.includes(p), `missing ${p} in ${paths.join(', ')}`);
       }
       assert.match(err.message, /unknownKey/);
@@ -59,7 +65,11 @@ test('precedence: defaults < file < BRIDGEHEAD_SECTION__KEY env < flags', () => 
   const f = file('prec.yaml', `limits:\n  maxRecipients: 20\n  maxMessageSize: 10MB\nlog:\n  level: warn\n`);
   const c = loadConfig({
     file: f,
-    env: { BRIDGEHEAD_LIMITS__MAX_RECIPIENTS: '30', BRIDGEHEAD_LISTENERS__0__PORT: '2600', BRIDGEHEAD_LOG__LEVEL: 'debug' },
+    env: {
+      BRIDGEHEAD_LIMITS__MAX_RECIPIENTS: '30',
+      BRIDGEHEAD_LISTENERS__0__PORT: '2600',
+      BRIDGEHEAD_LOG__LEVEL: 'debug',
+    },
     overrides: { log: { level: 'error', format: undefined } },
   });
   assert.equal(c.limits.maxRecipients, 30, 'env over file, typed as a number');
@@ -77,7 +87,9 @@ test('env overrides create nested route settings with camelCase keys', () => {
     BRIDGEHEAD_ROUTES__DEFAULT__TRANSPORT__MAX_CONNECTIONS: '3',
     BRIDGEHEAD_CONFIG: '/etc/bridgehead.yaml',
   });
-  assert.deepEqual(target, { routes: { default: { transport: { kind: 'smtp', host: 'smtp.example.net', maxConnections: 3 } } } });
+  assert.deepEqual(target, {
+    routes: { default: { transport: { kind: 'smtp', host: 'smtp.example.net', maxConnections: 3 } } },
+  });
 });
 
 test('a secret may come from passFile or the env PASS_FILE form, and is redacted when printed', () => {
@@ -98,17 +110,33 @@ test('a secret may come from passFile or the env PASS_FILE form, and is redacted
     env: { BRIDGEHEAD_ROUTES__DEFAULT__TRANSPORT__AUTH__PASS_FILE: secretFile },
   });
   assert.equal(viaEnv.routes.default!.transport.kind, 'smtp');
-  const missing = file('missing.yaml', `routes:\n  default:\n    transport:\n      kind: smtp\n      host: h\n      auth:\n        user: u\n        passFile: ${join(dir, 'nope')}\n`);
-  assert.throws(() => loadConfig({ file: missing, env: {} }), /routes\.default\.transport\.auth\.passFile: cannot read secret file/);
+  const missing = file(
+    'missing.yaml',
+    `routes:\n  default:\n    transport:\n      kind: smtp\n      host: h\n      auth:\n        user: u\n        passFile: ${join(dir, 'nope')}\n`,
+  );
+  assert.throws(
+    () => loadConfig({ file: missing, env: {} }),
+    /routes\.default\.transport\.auth\.passFile: cannot read secret file/,
+  );
 });
 
 test('unreadable file and invalid YAML are ERELAY_CONFIG_READ', () => {
-  assert.throws(() => loadConfig({ file: join(dir, 'absent.yaml'), env: {} }), { code: 'ERELAY_CONFIG_READ' });
-  assert.throws(() => loadConfig({ file: file('broken.yaml', 'listeners: [\n'), env: {} }), { code: 'ERELAY_CONFIG_READ' });
-  assert.throws(() => loadConfig({ file: file('list.yaml', '- a\n- b\n'), env: {} }), /mapping at the top level/);
+  assert.throws(() => loadConfig({ file: join(dir, 'absent.yaml'), env: {} }), {
+    code: 'ERELAY_CONFIG_READ',
+  });
+  assert.throws(() => loadConfig({ file: file('broken.yaml', 'listeners: [\n'), env: {} }), {
+    code: 'ERELAY_CONFIG_READ',
+  });
+  assert.throws(
+    () => loadConfig({ file: file('list.yaml', '- a\n- b\n'), env: {} }),
+    /mapping at the top level/,
+  );
 });
 
 test('a bad retry schedule is reported with the position of the bad element', () => {
   const f = file('retry.yaml', `delivery:\n  retrySchedule: "1m,5q,1h"\n`);
-  assert.throws(() => loadConfig({ file: f, env: {} }), /delivery\.retrySchedule: retry schedule element 2 \("5q"\)/);
+  assert.throws(
+    () => loadConfig({ file: f, env: {} }),
+    /delivery\.retrySchedule: retry schedule element 2 \("5q"\)/,
+  );
 });

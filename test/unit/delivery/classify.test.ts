@@ -5,8 +5,14 @@ import { classifyError, classifyFailure, RULES } from '../../../src/delivery/cla
 
 /** One case per rule row: the input, and the rule that must decide it. */
 const CASES: { rule: string; input: Parameters<typeof classifyFailure>[0] }[] = [
-  { rule: 'smtp-5xx-with-4xx-enhanced', input: { responseCode: 550, response: '550 4.7.0 Temporary policy failure' } },
-  { rule: 'smtp-size', input: { responseCode: 552, response: '552 5.3.4 Message size exceeds fixed maximum' } },
+  {
+    rule: 'smtp-5xx-with-4xx-enhanced',
+    input: { responseCode: 550, response: '550 4.7.0 Temporary policy failure' },
+  },
+  {
+    rule: 'smtp-size',
+    input: { responseCode: 552, response: '552 5.3.4 Message size exceeds fixed maximum' },
+  },
   { rule: 'smtp-auth-5xx', input: { responseCode: 535, response: '535 5.7.3 Authentication unsuccessful' } },
   { rule: 'smtp-5xx', input: { responseCode: 550, response: '550 5.1.1 User unknown' } },
   { rule: 'smtp-4xx', input: { responseCode: 451, response: '451 4.7.0 Temporary server error' } },

@@ -6,7 +6,17 @@ import { parseRetrySchedule, retryDelay, RetryScheduleError } from '../../../src
 test('the default schedule expands repeats and the last step repeats forever', () => {
   const s = parseRetrySchedule('1m,5m,15m,30m,1h*4,2h');
   const min = 60_000;
-  assert.deepEqual(s.steps, [min, 5 * min, 15 * min, 30 * min, 60 * min, 60 * min, 60 * min, 60 * min, 120 * min]);
+  assert.deepEqual(s.steps, [
+    min,
+    5 * min,
+    15 * min,
+    30 * min,
+    60 * min,
+    60 * min,
+    60 * min,
+    60 * min,
+    120 * min,
+  ]);
   assert.equal(retryDelay(s, 1), min);
   assert.equal(retryDelay(s, 5), 60 * min);
   assert.equal(retryDelay(s, 9), 120 * min);
@@ -26,7 +36,8 @@ test('parse errors name the position and the element', () => {
   for (const [text, position, reason] of cases) {
     assert.throws(
       () => parseRetrySchedule(text),
-      (err: unknown) => err instanceof RetryScheduleError && err.position === position && reason.test(err.message),
+      (err: unknown) =>
+        err instanceof RetryScheduleError && err.position === position && reason.test(err.message),
       text,
     );
   }

@@ -12,7 +12,8 @@ test('parseDuration reads every unit and rejects unit-less or negative input', (
   assert.equal(parseDuration('1.5h'), 5_400_000);
   assert.equal(parseDuration('5d'), 432_000_000);
   assert.equal(parseDuration('1W'), 604_800_000);
-  for (const bad of ['30', 'm', '5 minutes', '-1s', '']) assert.throws(() => parseDuration(bad), /invalid duration/);
+  for (const bad of ['30', 'm', '5 minutes', '-1s', ''])
+    assert.throws(() => parseDuration(bad), /invalid duration/);
   assert.equal(formatDuration(3_600_000), '1h');
   assert.equal(formatDuration(90_000), '90s');
   assert.equal(formatDuration(1500), '1500ms');
