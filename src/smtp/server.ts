@@ -120,7 +120,7 @@ export class InboundServer {
     return {
       ...tls,
       name: config.relay.hostname,
-      banner: 'Bridgehead ESMTP relay ready',
+      banner: 'Bridgehead relay ready',
       secure: listener.mode === 'implicit-tls',
       // AUTH arrives with the policy work; until then no mechanism is offered.
       disabledCommands: listener.mode === 'plain' ? ['STARTTLS', 'AUTH'] : ['AUTH'],

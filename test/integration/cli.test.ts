@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+
+import YAML from 'yaml';
+
+import { bridgehead } from '../helpers/cli.ts';
+import { startTestRelay, tempDir, waitFor } from '../helpers/relay.ts';
+
+test('--help works for every command and an unknown command exits 2', async () => {
+  for (const cmd of [[], ['start'], ['queue'], ['send-test'], ['config']]) {
+    const r = await bridgehead([...cmd, '--help']);
+    assert.equal(r.code, 0, `${cmd.join(' ')} --help: ${r.stderr}`);
+    assert.match(r.stdout, /^Usage: bridgehead/);
+  }
+  const bad = await bridgehead(['frobnicate']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /unknown command "frobnicate"/);
+  const badFlag = await bridgehead(['queue', 'list', '--bogus']);
+  assert.equal(badFlag.code, 2);
+});
+
+test('config check exits 0 for a valid file and 78 with every problem for an invalid one; print redacts secrets', async () => {
+  const dir = tempDir();
+  const good = join(dir, 'good.yaml');
+  writeFileSync(
+    good,
+    YAML.stringify({
+      relay: { dataDir: join(dir, 'data') },
+      routes: {
+        default: {
+          transport: { kind: 'smtp', host: 'smtp.example.net', auth: { user: 'u', pass: 'TopSecret!' } },
+        },
+      },
+    }),
+  );
+  const ok = await bridgehead(['config', 'check', '-c', good]);
+  assert.equal(ok.code, 0, ok.stderr);
+  const printed = await bridgehead(['config', 'print', '-c', good, '--json']);
+  assert.equal(printed.code, 0);
+  assert.ok(!printed.stdout.includes('TopSecret!'));
+  const effective = JSON.parse(printed.stdout) as {
+    routes: { default: { transport: { auth: { pass: string } } } };
+    limits: { maxRecipients: number };
+  };
+  assert.equal(effective.routes.default.transport.auth.pass, '[redacted]');
+  assert.equal(effective.limits.maxRecipients, 100, 'defaults are shown');
+  const viaEnv = await bridgehead(['config', 'print', '-c', good, '--json'], {
+    env: { BRIDGEHEAD_LIMITS__MAX_RECIPIENTS: '7' },
+  });
+  assert.equal((JSON.parse(viaEnv.stdout) as { limits: { maxRecipients: number } }).limits.maxRecipients, 7);
+
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'limits:\n  maxRecipients: lots\n  idleTimeout: forever\n');
+  const r = await bridgehead(['config', 'check', '-c', bad]);
+  assert.equal(r.code, 78);
+  assert.match(r.stderr, /limits\.maxRecipients/);
+  assert.match(r.stderr, /limits\.idleTimeout/);
+});
+
+test('send-test, then queue list/show/stats/retry/delete on the same spool', async (t) => {
+  const dataDir = tempDir();
+  const relay = await startTestRelay(
+    {
+      routes: { default: { transport: { kind: 'smtp', host: '127.0.0.1', port: 9, security: 'none' } } },
+      delivery: { retrySchedule: '1h' },
+    },
+    dataDir,
+  );
+  t.after(() => relay.cleanup());
+  const cfg = join(dataDir, 'cli.yaml');
+  writeFileSync(
+    cfg,
+    YAML.stringify({ relay: { dataDir }, listeners: [{ host: '127.0.0.1', port: relay.port }] }),
+  );
+
+  const sent = await bridgehead([
+    'send-test',
+    '-c',
+    cfg,
+    '--from',
+    'scanner@contoso.com',
+    '--to',
+    'alice@contoso.com,bob@contoso.com',
+  ]);
+  assert.equal(sent.code, 0, sent.stderr);
+  const id = /^250 2\.0\.0 Ok: queued as (\S+)$/m.exec(sent.stdout)![1]!;
+  await waitFor(async () => (await relay.store.get(id))?.attempts === 1, 'first (failing) attempt');
+
+  const list = await bridgehead(['queue', 'list', '-c', cfg, '--json']);
+  assert.equal(list.code, 0, list.stderr);
+  const rows = JSON.parse(list.stdout) as { id: string; state: string; recipients: { state: string }[] }[];
+  assert.deepEqual(
+    rows.map((r) => [r.id, r.state]),
+    [[id, 'active']],
+  );
+  assert.deepEqual(
+    rows[0]!.recipients.map((r) => r.state),
+    ['deferred', 'deferred'],
+  );
+
+  const table = await bridgehead(['queue', 'list', '-c', cfg]);
+  assert.match(table.stdout, new RegExp(`^${id} .* active +scanner@contoso\\.com +2 deferred`, 'm'));
+
+  const show = await bridgehead(['queue', 'show', id, '-c', cfg]);
+  assert.equal(show.code, 0);
+  assert.match(show.stdout, /alice@contoso\.com +deferred +1 +ESOCKET: connect ECONNREFUSED/);
+
+  const stats = JSON.parse((await bridgehead(['queue', 'stats', '-c', cfg, '--json'])).stdout) as {
+    active: number;
+    recipients: { deferred: number };
+  };
+  assert.equal(stats.active, 1);
+  assert.equal(stats.recipients.deferred, 2);
+
+  const before = (await relay.store.get(id))!.nextAttemptAt;
+  assert.ok(before > Date.now() + 30 * 60_000);
+  assert.equal((await bridgehead(['queue', 'retry', id, '-c', cfg])).code, 0);
+  await waitFor(async () => ((await relay.store.get(id))?.attempts ?? 0) >= 2, 'retry now runs an attempt');
+
+  assert.equal((await bridgehead(['queue', 'show', 'NOSUCHID', '-c', cfg])).code, 1);
+  assert.equal((await bridgehead(['queue', 'delete', id, '-c', cfg])).code, 0);
+  assert.equal(await relay.store.get(id), null);
+  assert.equal((await bridgehead(['queue', 'delete', id, '-c', cfg])).code, 1);
+});
+
+test('send-test exits 1 and prints the refusal when the relay says no', async (t) => {
+  const relay = await startTestRelay({ limits: { maxMessageSize: '100' } });
+  t.after(() => relay.cleanup());
+  const r = await bridgehead([
+    'send-test',
+    '--server',
+    `127.0.0.1:${relay.port}`,
+    '--from',
+    'a@example.com',
+    '--to',
+    'b@example.net',
+  ]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /552 5\.3\.4 Message too big/);
+});
