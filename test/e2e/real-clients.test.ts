@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 
 import { run } from '../helpers/cli.ts';
 import { startTestRelay, tempDir, waitFor } from '../helpers/relay.ts';
@@ -18,7 +18,7 @@ function tool(name: string): string | false {
   }
 }
 
-async function captureRelay(t: import('node:test').TestContext, overrides: Record<string, unknown> = {}) {
+async function captureRelay(t: TestContext, overrides: Record<string, unknown> = {}) {
   const dir = tempDir();
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const relay = await startTestRelay({
