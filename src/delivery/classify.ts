@@ -36,6 +36,9 @@ const enhanced = (f: FailureInput) => /^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})/.exec
 
 /** The rule table, first match wins. Exported so each row has its own test. */
 export const RULES: readonly Rule[] = [
+  // STARTTLS refused or failed: nodemailer attaches the server's reply (often 5xx), but the
+  // message is not at fault; the upstream or our TLS settings are.
+  { name: 'starttls-failed', test: (f) => f.code === 'ETLS', action: 'retry', category: 'tls' },
   // Some servers send 5xx with a 4.x.x enhanced code for temporary conditions; the enhanced code is more specific.
   {
     name: 'smtp-5xx-with-4xx-enhanced',
@@ -58,6 +61,12 @@ export const RULES: readonly Rule[] = [
   { name: 'smtp-5xx', test: (f) => isCode(f, 5), action: 'fail', category: 'rejected' },
   { name: 'smtp-4xx', test: (f) => isCode(f, 4), action: 'retry', category: 'temporary' },
   {
+    name: 'tls',
+    test: (f) => f.responseCode == null && /certificate|TLS|SSL|handshake/i.test(f.message ?? ''),
+    action: 'retry',
+    category: 'tls',
+  },
+  {
     name: 'network',
     test: (f) =>
       [
@@ -78,12 +87,6 @@ export const RULES: readonly Rule[] = [
     test: (f) => ['EDNS', 'ENOTFOUND', 'EAI_AGAIN'].includes(f.code ?? ''),
     action: 'retry',
     category: 'dns',
-  },
-  {
-    name: 'tls',
-    test: (f) => f.code === 'ETLS' || /certificate|TLS|SSL/i.test(f.message ?? ''),
-    action: 'retry',
-    category: 'tls',
   },
   { name: 'auth', test: (f) => f.code === 'EAUTH', action: 'retry', category: 'auth' },
   {

@@ -6,6 +6,10 @@ import { classifyError, classifyFailure, RULES } from '../../../src/delivery/cla
 /** One case per rule row: the input, and the rule that must decide it. */
 const CASES: { rule: string; input: Parameters<typeof classifyFailure>[0] }[] = [
   {
+    rule: 'starttls-failed',
+    input: { code: 'ETLS', responseCode: 500, response: '500 5.5.2 Error: command not recognized' },
+  },
+  {
     rule: 'smtp-5xx-with-4xx-enhanced',
     input: { responseCode: 550, response: '550 4.7.0 Temporary policy failure' },
   },
@@ -18,7 +22,7 @@ const CASES: { rule: string; input: Parameters<typeof classifyFailure>[0] }[] = 
   { rule: 'smtp-4xx', input: { responseCode: 451, response: '451 4.7.0 Temporary server error' } },
   { rule: 'network', input: { code: 'ECONNECTION', message: 'connect ECONNREFUSED 127.0.0.1:9' } },
   { rule: 'dns', input: { code: 'EDNS', message: 'getaddrinfo ENOTFOUND smtp.invalid' } },
-  { rule: 'tls', input: { code: 'ETLS', message: 'self-signed certificate in certificate chain' } },
+  { rule: 'tls', input: { code: 'ESOCKET', message: 'unable to verify the first certificate' } },
   { rule: 'auth', input: { code: 'EAUTH', message: 'Invalid login' } },
   { rule: 'timeout', input: { code: 'ETIMEOUT', message: 'Timeout' } },
 ];

@@ -1,0 +1,78 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface TestPki {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  ca: Buffer;
+  cert: Buffer;
+  key: Buffer;
+}
+
+/**
+ * A throw-away CA and a server certificate for localhost/127.0.0.1, made with the openssl
+ * command line, so TLS tests trust a real chain instead of turning verification off.
+ */
+export function makeTestPki(dir: string, opts: { days?: number } = {}): TestPki {
+  const p = (f: string) => join(dir, f);
+  const ossl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+  ossl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    p('ca.key'),
+    '-out',
+    p('ca.crt'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=Bridgehead Test CA',
+  );
+  ossl(
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    p('server.key'),
+    '-out',
+    p('server.csr'),
+    '-subj',
+    '/CN=localhost',
+  );
+  writeFileSync(p('ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  ossl(
+    'x509',
+    '-req',
+    '-in',
+    p('server.csr'),
+    '-CA',
+    p('ca.crt'),
+    '-CAkey',
+    p('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    p('server.crt'),
+    '-days',
+    String(opts.days ?? 2),
+    '-extfile',
+    p('ext.cnf'),
+  );
+  return {
+    caFile: p('ca.crt'),
+    certFile: p('server.crt'),
+    keyFile: p('server.key'),
+    ca: readFileSync(p('ca.crt')),
+    cert: readFileSync(p('server.crt')),
+    key: readFileSync(p('server.key')),
+  };
+}
