@@ -39,6 +39,7 @@ test('kill -9 under load loses no acknowledged message', async (t) => {
   const acked = new Set<string>();
   let attempted = 0;
   let relay: ChildRelay = await startChildRelay(config);
+  t.after(() => relay.child.kill('SIGKILL'));
   let stop = false;
 
   // Each sender opens a new connection per message, as printers do, and records only 250s.
@@ -81,7 +82,6 @@ test('kill -9 under load loses no acknowledged message', async (t) => {
   await new Promise((r) => setTimeout(r, 500));
   stop = true;
   await Promise.all(senders);
-  t.after(() => relay.child.kill('SIGKILL'));
 
   const arrivedIds = () =>
     new Set(upstream.received.map((m) => /^Message-ID: (<[^>]+>)/im.exec(m.body.toString())?.[1]));
