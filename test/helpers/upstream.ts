@@ -15,6 +15,8 @@ export interface UpstreamOptions {
   rcptReply?: (address: string) => string | null;
   /** Refuse the whole message at end of DATA with this reply. */
   dataReply?: () => string | null;
+  /** Delay before answering the end of DATA, in ms. */
+  holdMs?: number;
   /** Extra smtp-server options (TLS, auth). */
   server?: Partial<SMTPServerOptions>;
 }
@@ -22,6 +24,8 @@ export interface UpstreamOptions {
 export interface Upstream {
   port: number;
   received: ReceivedMail[];
+  /** Most transactions (MAIL FROM to end of DATA) that were open at the same time. */
+  peakConcurrency(): number;
   close(): Promise<void>;
 }
 
@@ -34,6 +38,8 @@ function smtpError(reply: string): Error & { responseCode: number } {
 /** A real smtp-server standing in for a smarthost: records what arrives, refuses on request. */
 export async function startUpstream(options: UpstreamOptions = {}): Promise<Upstream> {
   const received: ReceivedMail[] = [];
+  let open = 0;
+  let peak = 0;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
@@ -44,6 +50,11 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Upst
     // Tests end while the relay's pooled connection may still be open: do not wait 30 s for it.
     closeTimeout: 100,
     ...options.server,
+    onMailFrom(_address, _session, cb) {
+      open++;
+      peak = Math.max(peak, open);
+      cb();
+    },
     onRcptTo(address, _session, cb) {
       const reply = options.rcptReply?.(address.address);
       cb(reply ? smtpError(reply) : undefined);
@@ -52,6 +63,11 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Upst
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
+        // Hold the transaction open briefly so overlapping deliveries are visible to peakConcurrency().
+        setTimeout(() => finish(), options.holdMs ?? 0);
+      });
+      const finish = () => {
+        open--;
         const reply = options.dataReply?.();
         if (reply) return cb(smtpError(reply));
         received.push({
@@ -64,7 +80,7 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Upst
           >,
         });
         cb(null, 'OK upstream accepted');
-      });
+      };
     },
   });
   // A relay killed mid-transaction resets its connection; that is expected here, not a test failure.
@@ -72,5 +88,10 @@ export async function startUpstream(options: UpstreamOptions = {}): Promise<Upst
   const port = await new Promise<number>((resolve) =>
     server.listen(0, '127.0.0.1', () => resolve((server.server.address() as AddressInfo).port)),
   );
-  return { port, received, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    port,
+    received,
+    peakConcurrency: () => peak,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }

@@ -260,3 +260,44 @@ test('a smarthost needing AUTH gets the configured credentials; a wrong password
   assert.equal(m!.recipients[0]!.state, 'deferred');
   assert.equal(m!.history[0]!.category, 'auth');
 });
+
+test('the null sender (MAIL FROM:<>) goes upstream as MAIL FROM:<>', async (t) => {
+  const upstream = await startUpstream();
+  t.after(() => upstream.close());
+  const relay = await startTestRelay(smtpRoute(upstream.port));
+  t.after(() => relay.cleanup());
+  const info = await send(relay.port, {
+    envelope: { from: '', to: ['postmaster@example.net'] },
+    raw: 'Subject: bounce\r\n\r\nx\r\n',
+  });
+  assert.match(info.response, /^250 /);
+  await waitFor(() => upstream.received.length === 1, 'delivery');
+  assert.equal(upstream.received[0]!.from, '');
+});
+
+test('routes.<name>.concurrency caps how many messages of a route are in delivery at once', async (t) => {
+  const upstream = await startUpstream({ holdMs: 150 });
+  t.after(() => upstream.close());
+  const relay = await startTestRelay({
+    routes: {
+      default: {
+        concurrency: 2,
+        transport: {
+          kind: 'smtp',
+          host: '127.0.0.1',
+          port: upstream.port,
+          security: 'none',
+          maxConnections: 10,
+        },
+      },
+    },
+  });
+  t.after(() => relay.cleanup());
+  await Promise.all(
+    Array.from({ length: 8 }, (_, i) =>
+      send(relay.port, { from: 'a@example.com', to: `r${i}@x.net`, text: `m${i}` }),
+    ),
+  );
+  await waitFor(() => upstream.received.length === 8, 'all eight delivered', 15_000);
+  assert.equal(upstream.peakConcurrency(), 2);
+});
