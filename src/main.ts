@@ -2,9 +2,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 
 import type { Config } from './config/schema.ts';
-import { createTransport } from './delivery/factory.ts';
-import type { Transport } from './delivery/transport.ts';
-import { DeliveryWorker } from './delivery/worker.ts';
+import { DeliveryThread } from './delivery/thread-client.ts';
 import { RelayError } from './errors.ts';
 import { RelayEvents } from './observability/events.ts';
 import type { Logger } from './observability/logger.ts';
@@ -19,7 +17,8 @@ export interface Relay {
   store: QueueStore;
   events: RelayEvents;
   listeners: BoundListener[];
-  worker: DeliveryWorker;
+  /** The delivery thread; poke() makes it look for due work now. */
+  worker: { poke(): void };
   /** Graceful stop: refuse new sessions, let open ones and deliveries finish within grace, close. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -40,33 +39,19 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
     );
   }
   const events = new RelayEvents();
-  const transports = new Map<string, Transport>();
   let store: QueueStore | null = null;
   let inbound: InboundServer | null = null;
+  let delivery: DeliveryThread | null = null;
   try {
     store = SqliteQueueStore.open({
       path: config.store.path!,
       recoverLeases: true,
       maxSizeBytes: config.store.maxSize ? parseSize(config.store.maxSize) : undefined,
     });
-    for (const [name, route] of Object.entries(config.routes)) {
-      transports.set(
-        name,
-        createTransport(route, {
-          heloName: config.relay.hostname!,
-          log: log.child({ component: 'delivery', route: name }),
-        }),
-      );
-    }
-    const worker = new DeliveryWorker({
-      config,
-      store,
-      transports,
-      events,
-      log: log.child({ component: 'delivery' }),
-      owner: `${hostname()}:${process.pid}:${Date.now().toString(36)}`,
-      now: options.now,
-    });
+    // Delivery runs in its own thread with its own store connection (see delivery/thread.ts).
+    const owner = `${hostname()}:${process.pid}:${Date.now().toString(36)}`;
+    delivery = await DeliveryThread.start(config, owner, events, log.child({ component: 'delivery' }));
+    const worker = delivery;
     events.on('queue:enqueued', () => worker.poke());
     inbound = await InboundServer.start({
       config,
@@ -75,7 +60,6 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
       log: log.child({ component: 'smtp' }),
       now: options.now,
     });
-    worker.start();
     const purgeTimer = startPurge(store, config, log);
 
     const openStore = store;
@@ -93,7 +77,6 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
           clearInterval(purgeTimer);
           await openInbound.close(graceMs);
           await worker.stop(graceMs);
-          await Promise.all([...transports.values()].map((t) => t.close()));
           await openStore.close();
           lock.release();
           log.info('relay:stopped');
@@ -103,7 +86,7 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
     };
   } catch (err) {
     await inbound?.close(0);
-    await Promise.all([...transports.values()].map((t) => t.close()));
+    await delivery?.stop(0);
     await store?.close();
     lock.release();
     throw err;

@@ -151,6 +151,10 @@ export const ConfigSchema = z.strictObject({
         .min(1)
         .default(50)
         .describe('Open SMTP connections per client address; more get 421 4.7.0'),
+      greetingDelay: duration(
+        '0ms',
+        'Wait before the 220 greeting; a client that talks first is refused. 0 for LAN devices, 1s or more on an exposed port',
+      ),
       maxCommandLength: size(
         '4KB',
         'Longest SMTP command line; longer ones get 421 4.5.0 and the session is closed',

@@ -111,7 +111,7 @@ export class InboundServer {
     this.#deps.log.info({ listener: name, host: listener.host, port, mode: listener.mode }, 'smtp:listening');
   }
 
-  #options(listener: ListenerConfig, name: string): SMTPServerOptions {
+  #options(listener: ListenerConfig, name: string): SMTPServerOptions & { greetingDelayMs: number } {
     const { config } = this.#deps;
     const tls =
       listener.cert && listener.key
@@ -128,6 +128,7 @@ export class InboundServer {
       size: this.#maxSize,
       maxRecipients: config.limits.maxRecipients,
       maxCommandLength: parseSize(config.limits.maxCommandLength),
+      greetingDelayMs: parseDuration(config.limits.greetingDelay),
       hideDSN: false,
       hideENHANCEDSTATUSCODES: false,
       hideSMTPUTF8: false,

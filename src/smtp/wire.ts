@@ -3,12 +3,16 @@ import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { BUILTIN_REWRITES } from './replies.ts';
 
 /**
- * smtp-server derives the enhanced status code from the numeric reply code (550 is always
+ * Two small patches to smtp-server's connection class, applied once.
+ *
+ * 1. Replies. smtp-server derives the enhanced status code from the numeric reply code (550 is always
  * 5.1.1, 554 always 5.6.0), which would mislabel our replies: a relay denial must read
- * "554 5.7.1", not "554 5.6.0". This patch, applied once, makes `send` honour an enhanced code
+ * "554 5.7.1", not "554 5.6.0". The patch makes `send` honour an enhanced code
  * already at the start of the text (every SmtpError puts it there) and rewords the built-in
  * replies listed in BUILTIN_REWRITES. Everything else goes out exactly as smtp-server sends it.
- * test/unit/smtp/wire.test.ts pins the result on a real connection.
+ * test/integration/smtp-wire.test.ts pins the result on a real connection.
+ *
+ * 2. Greeting delay: see patchedInit below.
  */
 const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
 
@@ -16,13 +20,18 @@ let patched = false;
 
 type Send = (code: number, data: unknown, context?: unknown) => void;
 
+interface ConnectionInternals {
+  send: Send;
+  init: () => void;
+  connectionReady: () => void;
+  _setListeners: (cb: () => void) => void;
+  _server: { options: { maxRecipients?: number; greetingDelayMs?: number } };
+}
+
 export function patchSmtpServerReplies(): void {
   if (patched) return;
   patched = true;
-  const proto = SMTPConnection.prototype as unknown as {
-    send: Send;
-    _server: { options: { maxRecipients?: number } };
-  };
+  const proto = SMTPConnection.prototype as unknown as ConnectionInternals;
   const original = proto.send;
   proto.send = function patchedSend(this: typeof proto, code: number, data: unknown, context?: unknown) {
     if (typeof data === 'string') {
@@ -36,5 +45,19 @@ export function patchSmtpServerReplies(): void {
       }
     }
     return original.call(this, code, data, context);
+  };
+
+  // smtp-server waits a fixed 100 ms before the 220 greeting to catch clients that talk first
+  // (a spam-bot trait). On a LAN relay that wait is pure latency: it caps one session's rate
+  // at ten connections a second, and printers open one connection per message. The delay is
+  // taken from the server's greetingDelayMs option instead (limits.greetingDelay; default 0).
+  // Bridgehead enforces connection limits itself in onConnect, so smtp-server's maxClients
+  // check that init() also did is not needed.
+  proto.init = function patchedInit(this: ConnectionInternals) {
+    this._setListeners(() => {
+      const delay = this._server.options.greetingDelayMs ?? 0;
+      if (delay <= 0) return this.connectionReady();
+      setTimeout(() => this.connectionReady(), delay).unref();
+    });
   };
 }

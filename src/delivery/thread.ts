@@ -1,0 +1,74 @@
+import { parentPort, workerData } from 'node:worker_threads';
+
+import type { Config } from '../config/schema.ts';
+import { type RelayEventName,RelayEvents } from '../observability/events.ts';
+import { createLogger } from '../observability/logger.ts';
+import { SqliteQueueStore } from '../queue/sqlite/store.ts';
+import { parseSize } from '../util/units.ts';
+import { createTransport } from './factory.ts';
+import type { Transport } from './transport.ts';
+import { DeliveryWorker } from './worker.ts';
+
+/**
+ * The delivery side in its own thread: its own store connection, transports and worker.
+ * It shares nothing with the SMTP thread but the spool, so accepting mail and sending it use
+ * both cores and a slow upstream never delays a device's 250.
+ */
+export interface DeliveryThreadData {
+  config: Readonly<Config>;
+  owner: string;
+}
+
+export type ToDelivery = { type: 'poke' } | { type: 'stop'; graceMs: number };
+export type FromDelivery =
+  | { type: 'ready' }
+  | { type: 'event'; name: RelayEventName; payload: unknown }
+  | { type: 'stopped' }
+  | { type: 'fatal'; message: string };
+
+const port = parentPort!;
+const { config, owner } = workerData as DeliveryThreadData;
+const log = createLogger({
+  level: config.log.level,
+  format: config.log.format === 'pretty' ? 'pretty' : 'json',
+}).child({
+  component: 'delivery',
+});
+
+const store = SqliteQueueStore.open({
+  path: config.store.path!,
+  recoverLeases: false, // the main thread did that once, before this thread started
+  maxSizeBytes: config.store.maxSize ? parseSize(config.store.maxSize) : undefined,
+});
+const transports = new Map<string, Transport>();
+for (const [name, route] of Object.entries(config.routes)) {
+  transports.set(
+    name,
+    createTransport(route, { heloName: config.relay.hostname!, log: log.child({ route: name }) }),
+  );
+}
+const events = new RelayEvents();
+for (const name of [
+  'delivery:attempt',
+  'delivery:delivered',
+  'delivery:deferred',
+  'delivery:failed',
+] as const) {
+  events.on(name, (payload) => port.postMessage({ type: 'event', name, payload } satisfies FromDelivery));
+}
+const worker = new DeliveryWorker({ config, store, transports, events, log, owner });
+
+port.on('message', (msg: ToDelivery) => {
+  if (msg.type === 'poke') worker.poke();
+  else if (msg.type === 'stop') {
+    void (async () => {
+      await worker.stop(msg.graceMs);
+      await Promise.all([...transports.values()].map((t) => t.close()));
+      await store.close();
+      port.postMessage({ type: 'stopped' } satisfies FromDelivery);
+    })();
+  }
+});
+
+worker.start();
+port.postMessage({ type: 'ready' } satisfies FromDelivery);
