@@ -46,6 +46,7 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
     store = SqliteQueueStore.open({
       path: config.store.path!,
       recoverLeases: true,
+      checkpoint: false, // the delivery thread's connection checkpoints the WAL
       maxSizeBytes: config.store.maxSize ? parseSize(config.store.maxSize) : undefined,
     });
     // Delivery runs in its own thread with its own store connection (see delivery/thread.ts).

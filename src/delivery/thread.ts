@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 
 import type { Config } from '../config/schema.ts';
-import { type RelayEventName,RelayEvents } from '../observability/events.ts';
+import { type RelayEventName, RelayEvents } from '../observability/events.ts';
 import { createLogger } from '../observability/logger.ts';
 import { SqliteQueueStore } from '../queue/sqlite/store.ts';
 import { parseSize } from '../util/units.ts';

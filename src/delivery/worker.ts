@@ -7,6 +7,8 @@ import { formatDuration, parseDuration } from '../util/units.ts';
 import { classifyError, classifyFailure } from './classify.ts';
 import type { Transport } from './transport.ts';
 
+const COALESCE_MS = 2;
+
 export interface WorkerDeps {
   config: Readonly<Config>;
   store: QueueStore;
@@ -31,6 +33,7 @@ export class DeliveryWorker {
   readonly #inFlight = new Map<string, number>();
   readonly #running = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | null = null;
+  #pokeTimer: NodeJS.Timeout | null = null;
   #ticking = false;
   #again = false;
   #stopping = false;
@@ -46,16 +49,24 @@ export class DeliveryWorker {
     this.poke();
   }
 
-  /** Look for work now (a message was just queued, or a slot became free). */
+  /**
+   * Look for work soon (a message was just queued, or a slot became free). Pokes within
+   * COALESCE_MS share one claim, so twenty deliveries finishing together cost one query that
+   * claims twenty messages rather than twenty queries that claim one each.
+   */
   poke(): void {
     if (this.#stopping) return;
     if (this.#ticking) {
       this.#again = true;
       return;
     }
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
-    void this.#tick();
+    if (this.#pokeTimer) return;
+    this.#pokeTimer = setTimeout(() => {
+      this.#pokeTimer = null;
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = null;
+      void this.#tick();
+    }, COALESCE_MS);
   }
 
   get busy(): number {
@@ -65,8 +76,10 @@ export class DeliveryWorker {
   async #tick(): Promise<void> {
     this.#ticking = true;
     try {
+      let idleSlots = false;
       do {
         this.#again = false;
+        idleSlots = false;
         for (const [route, cfg] of Object.entries(this.#deps.config.routes)) {
           const free = cfg.concurrency - (this.#inFlight.get(route) ?? 0);
           if (free <= 0 || this.#stopping) continue;
@@ -77,9 +90,12 @@ export class DeliveryWorker {
             routes: [route],
           });
           for (const message of claimed) this.#launch(message);
+          if (claimed.length < free) idleSlots = true;
         }
       } while (this.#again && !this.#stopping);
-      await this.#sleepUntilDue();
+      // With every slot busy, the next finished delivery pokes; only idle slots need the timer.
+      if (idleSlots) await this.#sleepUntilDue();
+      else this.#arm(this.#pollMs);
     } catch (err) {
       this.#deps.log.error({ err }, 'delivery:claim-failed');
       this.#arm(this.#pollMs);
@@ -236,7 +252,9 @@ export class DeliveryWorker {
   async stop(graceMs: number): Promise<void> {
     this.#stopping = true;
     if (this.#timer) clearTimeout(this.#timer);
+    if (this.#pokeTimer) clearTimeout(this.#pokeTimer);
     this.#timer = null;
+    this.#pokeTimer = null;
     if (this.#running.size === 0) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([

@@ -30,6 +30,12 @@ export interface SqliteStoreOptions {
    * for them to expire. Tools that open the spool beside a running relay (the queue CLI) pass false.
    */
   recoverLeases?: boolean;
+  /**
+   * Whether this connection runs WAL checkpoints (copying the WAL into the database file, with
+   * an fsync) when its commits grow the WAL. The relay turns it off on the connection that
+   * accepts mail, so that work lands on the delivery thread and never delays a 250.
+   */
+  checkpoint?: boolean;
 }
 
 interface MessageRow {
@@ -168,6 +174,7 @@ export class SqliteQueueStore implements QueueStore {
       );
     }
     migrate(db);
+    if (options.checkpoint === false) db.pragma('wal_autocheckpoint = 0');
     if (options.recoverLeases)
       db.prepare(
         'UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL',
