@@ -279,3 +279,15 @@ test('nodemailer as a device: a pipelined multi-recipient message is accepted on
   const [m] = await relay.store.list();
   assert.equal(m!.recipients.length, 2);
 });
+
+test('with limits.greetingDelay set, a client that talks before the greeting is refused', async (t) => {
+  const relay = await startTestRelay({ ...HOLD, limits: { greetingDelay: '500ms' } });
+  t.after(() => relay.cleanup());
+  const early = await RawSmtp.connect(relay.port);
+  t.after(() => early.close());
+  early.write('EHLO impatient\r\n');
+  assert.match(await early.reply(3000), /^421 .*You talk too soon/);
+  const polite = await RawSmtp.connect(relay.port);
+  t.after(() => polite.close());
+  assert.match(await polite.reply(3000), /^220 /);
+});
