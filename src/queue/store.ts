@@ -33,21 +33,25 @@ export interface NewRecipient {
   orcpt: string | null;
 }
 
-export interface NewMessage {
+/** What every message carries from acceptance on, queued or not. */
+export interface MessageMeta {
   id: string;
   receivedAt: number;
   /** Envelope sender; '' is the null sender (<>). */
   mailFrom: string;
-  recipients: NewRecipient[];
   dsn: DsnEnvelope;
   smtputf8: boolean;
   bodyType: '7bit' | '8bitmime';
   client: ClientInfo;
   route: string;
   messageIdHeader: string | null;
+  expiresAt: number;
+}
+
+export interface NewMessage extends MessageMeta {
+  recipients: NewRecipient[];
   /** The message as it will be sent upstream (with our Received: header). */
   body: Buffer;
-  expiresAt: number;
 }
 
 export interface Recipient {
@@ -61,21 +65,11 @@ export interface Recipient {
   updatedAt: number;
 }
 
-export interface QueuedMessage {
-  id: string;
-  receivedAt: number;
-  mailFrom: string;
-  dsn: DsnEnvelope;
-  smtputf8: boolean;
-  bodyType: '7bit' | '8bitmime';
-  client: ClientInfo;
-  route: string;
-  messageIdHeader: string | null;
+export interface QueuedMessage extends MessageMeta {
   size: number;
   state: MessageState;
   attempts: number;
   nextAttemptAt: number;
-  expiresAt: number;
   lastReply: string | null;
   recipients: Recipient[];
 }

@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { type Relay, startRelay } from '../../src/main.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
+import type { MessageDetail } from '../../src/queue/store.ts';
 
 export interface TestRelay extends Relay {
   port: number;
@@ -70,4 +71,29 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** The queue id from a "250 2.0.0 Ok: queued as <id>" reply. */
+export function queuedId(response: string): string {
+  const id = /queued as (\S+)/.exec(response)?.[1];
+  if (!id) throw new Error(`not a queued reply: ${response}`);
+  return id;
+}
+
+/** Waits until the stored message satisfies `check` (e.g. its first attempt is recorded) and returns it. */
+export function untilMessage(
+  store: Relay['store'],
+  id: string,
+  check: (m: MessageDetail) => boolean,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<MessageDetail> {
+  return waitFor(
+    async () => {
+      const m = await store.get(id);
+      return m && check(m) ? m : null;
+    },
+    what,
+    timeoutMs,
+  );
 }

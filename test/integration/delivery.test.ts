@@ -5,7 +5,7 @@ import { test } from 'node:test';
 
 import nodemailer, { type SendMailOptions } from 'nodemailer';
 
-import { startTestRelay, tempDir, waitFor } from '../helpers/relay.ts';
+import { queuedId, startTestRelay, tempDir, untilMessage, waitFor } from '../helpers/relay.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 
 function smtpRoute(port: number, extra: Record<string, unknown> = {}) {
@@ -40,7 +40,7 @@ test('device → relay → upstream: the envelope from the spool and the bytes a
     raw,
     dsn: { ret: 'HDRS', envid: 'env-1', notify: ['FAILURE'] },
   });
-  const id = /queued as (\S+)/.exec(info.response)![1]!;
+  const id = queuedId(info.response);
   await waitFor(() => upstream.received.length === 1, 'delivery upstream');
   const got = upstream.received[0]!;
   assert.equal(got.from, 'bounces@example.com');
@@ -50,10 +50,7 @@ test('device → relay → upstream: the envelope from the spool and the bytes a
   const body = got.body.toString('latin1');
   assert.ok(body.startsWith('Received: from '), 'our Received header leads');
   assert.ok(body.endsWith(raw), 'the original bytes follow unchanged');
-  const done = await waitFor(async () => {
-    const m = await relay.store.get(id);
-    return m?.state === 'done' ? m : null;
-  }, 'message done');
+  const done = await untilMessage(relay.store, id, (x) => x.state === 'done', 'message done');
   assert.deepEqual(
     done.recipients.map((r) => r.state),
     ['delivered', 'delivered'],
@@ -82,11 +79,8 @@ test('partial recipient failure: one delivered, one failed for good (5xx), one d
     subject: 'x',
     text: 'y',
   });
-  const id = /queued as (\S+)/.exec(info.response)![1]!;
-  const first = await waitFor(async () => {
-    const m = await relay.store.get(id);
-    return m && m.attempts === 1 ? m : null;
-  }, 'first attempt');
+  const id = queuedId(info.response);
+  const first = await untilMessage(relay.store, id, (x) => x.attempts === 1, 'first attempt');
   const state = Object.fromEntries(first.recipients.map((r) => [r.address, r.state]));
   assert.deepEqual(state, {
     'ok@example.net': 'delivered',
@@ -99,10 +93,12 @@ test('partial recipient failure: one delivered, one failed for good (5xx), one d
     /^550 5\.1\.1 User unknown/,
   );
   greylist = false;
-  const done = await waitFor(async () => {
-    const m = await relay.store.get(id);
-    return m?.state === 'done' ? m : null;
-  }, 'retry delivers the deferred recipient');
+  const done = await untilMessage(
+    relay.store,
+    id,
+    (x) => x.state === 'done',
+    'retry delivers the deferred recipient',
+  );
   assert.equal(done.recipients.find((r) => r.address === 'grey@example.net')!.state, 'delivered');
   // The second attempt went only to the deferred recipient, never again to the delivered one.
   const deliveredTo = upstream.received.flatMap((m) => m.to);
@@ -118,11 +114,8 @@ test('an unreachable upstream defers (network) and the message is kept for later
     subject: 's',
     text: 't',
   });
-  const id = /queued as (\S+)/.exec(info.response)![1]!;
-  const m = await waitFor(async () => {
-    const x = await relay.store.get(id);
-    return x && x.attempts === 1 ? x : null;
-  }, 'first attempt');
+  const id = queuedId(info.response);
+  const m = await untilMessage(relay.store, id, (x) => x.attempts === 1, 'first attempt');
   assert.equal(m.recipients[0]!.state, 'deferred');
   assert.equal(m.history[0]!.category, 'network');
   assert.ok(m.nextAttemptAt - Date.now() > 50 * 60_000, 'next attempt follows the schedule (1h)');
@@ -140,11 +133,8 @@ test('a message past delivery.maxAge fails with 4.4.7 expired and the last reply
     subject: 's',
     text: 't',
   });
-  const id = /queued as (\S+)/.exec(info.response)![1]!;
-  const m = await waitFor(async () => {
-    const x = await relay.store.get(id);
-    return x?.state === 'done' ? x : null;
-  }, 'expiry');
+  const id = queuedId(info.response);
+  const m = await untilMessage(relay.store, id, (x) => x.state === 'done', 'expiry');
   assert.equal(m.recipients[0]!.state, 'failed');
   assert.match(
     m.recipients[0]!.lastReply!,
@@ -159,26 +149,18 @@ test('a whole-message refusal at DATA (554) fails every recipient; a 452 at DATA
   t.after(() => upstream.close());
   const relay = await startTestRelay({ ...smtpRoute(upstream.port), delivery: { retrySchedule: '1h' } });
   t.after(() => relay.cleanup());
-  const a = /queued as (\S+)/.exec(
+  const a = queuedId(
     (await send(relay.port, { from: 'a@example.com', to: ['b@x.net', 'c@x.net'], text: 'x' })).response,
-  )![1]!;
-  const failed = await waitFor(
-    async () => ((await relay.store.get(a))?.state === 'done' ? relay.store.get(a) : null),
-    'fail',
   );
+  const failed = await untilMessage(relay.store, a, (x) => x.state === 'done', 'fail');
   assert.deepEqual(
     failed!.recipients.map((r) => r.state),
     ['failed', 'failed'],
   );
   assert.match(failed!.recipients[0]!.lastReply!, /554 5\.6\.0 Content rejected/);
   reply = '452 4.3.1 Insufficient storage';
-  const b = /queued as (\S+)/.exec(
-    (await send(relay.port, { from: 'a@example.com', to: 'b@x.net', text: 'x' })).response,
-  )![1]!;
-  const deferred = await waitFor(
-    async () => ((await relay.store.get(b))?.attempts === 1 ? relay.store.get(b) : null),
-    'defer',
-  );
+  const b = queuedId((await send(relay.port, { from: 'a@example.com', to: 'b@x.net', text: 'x' })).response);
+  const deferred = await untilMessage(relay.store, b, (x) => x.attempts === 1, 'defer');
   assert.equal(deferred!.recipients[0]!.state, 'deferred');
 });
 
@@ -191,9 +173,9 @@ test('a restart keeps the queue: mail accepted while the upstream is down is del
   const ids: string[] = [];
   for (let i = 0; i < 3; i++)
     ids.push(
-      /queued as (\S+)/.exec(
+      queuedId(
         (await send(first.port, { from: 'a@example.com', to: `r${i}@x.net`, text: `m${i}` })).response,
-      )![1]!,
+      ),
     );
   await first.stop(100);
   // Second life: same spool, working upstream; retryNow stands in for the 1h wait.
@@ -215,7 +197,7 @@ test('the capture transport (embedded default) writes each message as an .eml wi
     subject: 'demo',
     text: 'hi',
   });
-  const id = /queued as (\S+)/.exec(info.response)![1]!;
+  const id = queuedId(info.response);
   const file = await waitFor(() => readdirSync(dir).find((f) => f === `${id}.eml`), 'captured file');
   const text = readFileSync(join(dir, file), 'utf8');
   assert.match(
@@ -250,13 +232,8 @@ test('a smarthost needing AUTH gets the configured credentials; a wrong password
     delivery: { retrySchedule: '1h' },
   });
   t.after(() => bad.cleanup());
-  const id = /queued as (\S+)/.exec(
-    (await send(bad.port, { from: 'a@example.com', to: 'b@x.net', text: 'x' })).response,
-  )![1]!;
-  const m = await waitFor(
-    async () => ((await bad.store.get(id))?.attempts === 1 ? bad.store.get(id) : null),
-    'auth failure recorded',
-  );
+  const id = queuedId((await send(bad.port, { from: 'a@example.com', to: 'b@x.net', text: 'x' })).response);
+  const m = await untilMessage(bad.store, id, (x) => x.attempts === 1, 'auth failure recorded');
   assert.equal(m!.recipients[0]!.state, 'deferred');
   assert.equal(m!.history[0]!.category, 'auth');
 });

@@ -6,7 +6,7 @@ import { connect } from 'node:tls';
 import nodemailer from 'nodemailer';
 
 import { makeTestPki } from '../helpers/pki.ts';
-import { startTestRelay, tempDir, waitFor } from '../helpers/relay.ts';
+import { queuedId, startTestRelay, tempDir, untilMessage, waitFor } from '../helpers/relay.ts';
 import { RawSmtp } from '../helpers/smtp-client.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 
@@ -36,7 +36,7 @@ test('a starttls listener offers STARTTLS; after it the session is TLS 1.2+ and 
   });
   t.after(() => device.close());
   const info = await device.sendMail({ from: 'a@example.com', to: 'b@example.net', subject: 's', text: 't' });
-  const id = /queued as (\S+)/.exec(info.response)![1]!;
+  const id = queuedId(info.response);
   const m = (await relay.store.get(id))!;
   assert.match(m.client.tls!, /^TLSv1\.[23]$/);
   assert.match(
@@ -111,13 +111,10 @@ test('smarthost with required STARTTLS: trusted through transport.ca, deferred a
   t.after(() => untrusted.cleanup());
   const d2 = nodemailer.createTransport({ host: '127.0.0.1', port: untrusted.port, ignoreTLS: true });
   t.after(() => d2.close());
-  const id = /queued as (\S+)/.exec(
+  const id = queuedId(
     (await d2.sendMail({ from: 'a@example.com', to: 'b@example.net', text: 't' })).response,
-  )![1]!;
-  const m = await waitFor(
-    async () => ((await untrusted.store.get(id))?.attempts === 1 ? untrusted.store.get(id) : null),
-    'failed TLS attempt',
   );
+  const m = await untilMessage(untrusted.store, id, (x) => x.attempts === 1, 'failed TLS attempt');
   assert.equal(m!.recipients[0]!.state, 'deferred');
   assert.equal(m!.history[0]!.category, 'tls');
   assert.equal(upstream.received.length, 1, 'nothing sent over an unverified connection');
@@ -135,13 +132,10 @@ test('a smarthost without STARTTLS is not used in plaintext when security is sta
   t.after(() => relay.cleanup());
   const device = nodemailer.createTransport({ host: '127.0.0.1', port: relay.port, ignoreTLS: true });
   t.after(() => device.close());
-  const id = /queued as (\S+)/.exec(
+  const id = queuedId(
     (await device.sendMail({ from: 'a@example.com', to: 'b@example.net', text: 't' })).response,
-  )![1]!;
-  const m = await waitFor(
-    async () => ((await relay.store.get(id))?.attempts === 1 ? relay.store.get(id) : null),
-    'attempt',
   );
+  const m = await untilMessage(relay.store, id, (x) => x.attempts === 1, 'attempt');
   assert.equal(m!.recipients[0]!.state, 'deferred');
   assert.equal(upstream.received.length, 0);
 });

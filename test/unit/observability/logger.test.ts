@@ -23,7 +23,8 @@ test('secrets are redacted wherever they appear in a log line', () => {
     'test:line',
   );
   const out = lines.join('');
-  for (const secret of ['p1', 'p2', 's1', 'Bearer t1', 'c1', 't2']) assert.ok(!out.includes(`"${secret}"`), `${secret} leaked: ${out}`);
+  for (const secret of ['p1', 'p2', 's1', 'Bearer t1', 'c1', 't2'])
+    assert.ok(!out.includes(`"${secret}"`), `${secret} leaked: ${out}`);
   assert.match(out, /"user":"relay"/, 'non-secret values stay');
   assert.match(out, /\[redacted\]/);
 });
