@@ -8,6 +8,8 @@ import { RelayEvents } from './observability/events.ts';
 import type { Logger } from './observability/logger.ts';
 import { SqliteQueueStore } from './queue/sqlite/store.ts';
 import type { QueueStore } from './queue/store.ts';
+import { type Sandbox, startSandbox } from './sandbox/index.ts';
+import { loadTenantFile } from './sandbox/tenant.ts';
 import { type BoundListener, InboundServer } from './smtp/server.ts';
 import { acquireLock } from './util/lock-file.ts';
 import { parseDuration, parseSize } from './util/units.ts';
@@ -17,6 +19,8 @@ export interface Relay {
   store: QueueStore;
   events: RelayEvents;
   listeners: BoundListener[];
+  /** The in-process Microsoft 365 sandbox, when a route delivers into it. */
+  sandbox: Sandbox | null;
   /** The delivery thread; poke() makes it look for due work now. */
   worker: { poke(): void };
   /** Graceful stop: refuse new sessions, let open ones and deliveries finish within grace, close. */
@@ -42,6 +46,7 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
   let store: QueueStore | null = null;
   let inbound: InboundServer | null = null;
   let delivery: DeliveryThread | null = null;
+  let sandbox: Sandbox | null = null;
   try {
     store = SqliteQueueStore.open({
       path: config.store.path!,
@@ -51,7 +56,23 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
     });
     // Delivery runs in its own thread with its own store connection (see delivery/thread.ts).
     const owner = `${hostname()}:${process.pid}:${Date.now().toString(36)}`;
-    delivery = await DeliveryThread.start(config, owner, events, log.child({ component: 'delivery' }));
+    if (Object.values(config.routes).some((r) => r.transport.kind === 'sandbox')) {
+      sandbox = await startSandbox({
+        tenant: config.sandbox.tenant ? loadTenantFile(config.sandbox.tenant) : undefined,
+        dir: config.sandbox.dir,
+        log: log.child({ component: 'sandbox' }),
+      });
+    }
+    const endpoint = sandbox
+      ? { host: sandbox.mx.host, port: sandbox.mx.port, servername: sandbox.mx.name, caPem: sandbox.caPem }
+      : undefined;
+    delivery = await DeliveryThread.start(
+      config,
+      owner,
+      events,
+      log.child({ component: 'delivery' }),
+      endpoint,
+    );
     const worker = delivery;
     events.on('queue:enqueued', () => worker.poke());
     inbound = await InboundServer.start({
@@ -65,12 +86,14 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
 
     const openStore = store;
     const openInbound = inbound;
+    const openSandbox = sandbox;
     let stopping: Promise<void> | null = null;
     return {
       config,
       store,
       events,
       listeners: inbound.listeners,
+      sandbox,
       worker,
       stop(graceMs = parseDuration(config.shutdown.grace)) {
         stopping ??= (async () => {
@@ -78,6 +101,7 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
           clearInterval(purgeTimer);
           await openInbound.close(graceMs);
           await worker.stop(graceMs);
+          await openSandbox?.stop();
           await openStore.close();
           lock.release();
           log.info('relay:stopped');
@@ -88,6 +112,7 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
   } catch (err) {
     await inbound?.close(0);
     await delivery?.stop(0);
+    await sandbox?.stop();
     await store?.close();
     lock.release();
     throw err;

@@ -14,6 +14,7 @@ Commands:
   queue       list, show, retry, delete queued messages; queue statistics
   send-test   send a test message through a relay
   config      check or print the configuration
+  sandbox     run the offline Microsoft 365 sandbox alone, or list what arrived in it
 
 Run "bridgehead <command> --help" for a command's options.
 Exit codes: 0 ok, 1 the operation failed, 2 bad usage, 78 invalid configuration.
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, Command> = {
   queue: runQueue,
   'send-test': runSendTest,
   config: runConfig,
+  sandbox: async (argv) => (await import('../sandbox/cli.ts')).runSandboxCommand(argv),
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -43,17 +43,26 @@ export async function runStart(argv: string[]): Promise<number> {
   );
   if (!file) {
     const route = config.routes[config.relay.defaultRoute]!;
-    const dir = route.transport.kind === 'capture' ? route.transport.dir : null;
+    const capture = route.transport.kind === 'capture' ? route.transport.dir : null;
+    const sb = relay.sandbox;
     console.error(
       [
         '',
         `Bridgehead is listening on ${first.host}:${first.port} (embedded defaults; spool ${config.store.path}).`,
-        `Try:   swaks --server ${first.host}:${first.port} --from scanner@contoso.com --to alice@contoso.com`,
-        `  or:  npx bridgehead send-test --from scanner@contoso.com --to alice@contoso.com`,
-        `Queue: npx bridgehead queue list`,
-        dir ? `Delivered mail is written as .eml files to ${dir}` : '',
+        sb
+          ? `It delivers into a sandbox Microsoft 365 tenant, ${sb.tenant.name} (MX ${sb.mx.name} on ${sb.mx.host}:${sb.mx.port}).`
+          : '',
+        `Try:     swaks --server ${first.host}:${first.port} --from scanner@contoso.com --to alice@contoso.com`,
+        `  or:    npx bridgehead send-test --from scanner@contoso.com --to alice@contoso.com`,
+        `Queue:   npx bridgehead queue list`,
+        sb
+          ? `Arrived: npx bridgehead sandbox mailbox alice@contoso.com   (files in ${config.sandbox.dir}/mailboxes)`
+          : '',
+        capture ? `Delivered mail is written as .eml files to ${capture}` : '',
         '',
-      ].join('\n'),
+      ]
+        .filter((l, i, all) => l !== '' || i === 0 || i === all.length - 1)
+        .join('\n'),
     );
   }
 

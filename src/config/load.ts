@@ -125,6 +125,7 @@ function withDerivedDefaults(config: Config): Config {
     relay: { ...config.relay, dataDir, hostname: config.relay.hostname ?? hostname() },
     listeners: config.listeners.map((l) => ({ ...l, name: l.name ?? `${l.host}:${l.port}` })),
     store: { ...config.store, path: resolve(config.store.path ?? join(dataDir, 'queue.db')) },
+    sandbox: { ...config.sandbox, dir: resolve(config.sandbox.dir ?? join(dataDir, 'sandbox')) },
     routes: Object.fromEntries(
       Object.entries(config.routes).map(([name, route]) => [
         name,

@@ -99,7 +99,17 @@ export const CaptureTransportSchema = z.strictObject({
   dir: z.string().optional().describe('Directory for the .eml files (default: <dataDir>/captured)'),
 });
 
-export const TransportSchema = z.discriminatedUnion('kind', [SmtpTransportSchema, CaptureTransportSchema]);
+export const SandboxTransportSchema = z.strictObject({
+  kind: z
+    .literal('sandbox')
+    .describe('Delivers into the built-in Microsoft 365 sandbox tenant, started in the same process (demo)'),
+});
+
+export const TransportSchema = z.discriminatedUnion('kind', [
+  SmtpTransportSchema,
+  CaptureTransportSchema,
+  SandboxTransportSchema,
+]);
 
 export const RouteSchema = z.strictObject({
   transport: TransportSchema.describe('How mail on this route leaves'),
@@ -200,8 +210,21 @@ export const ConfigSchema = z.strictObject({
       z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'route names are lower-case letters, digits, - and _'),
       RouteSchema,
     )
-    .default({ default: { transport: { kind: 'capture' }, concurrency: 10 } })
+    .default({ default: { transport: { kind: 'sandbox' }, concurrency: 10 } })
     .describe('Named delivery routes'),
+  sandbox: z
+    .strictObject({
+      tenant: z
+        .string()
+        .optional()
+        .describe('Tenant YAML for the in-process sandbox (default: the contoso.com demo tenant)'),
+      dir: z
+        .string()
+        .optional()
+        .describe('Where sandbox mailboxes are written as .eml files (default: <dataDir>/sandbox)'),
+    })
+    .prefault({})
+    .describe('The in-process Microsoft 365 sandbox, started when a route uses transport kind sandbox'),
   log: z
     .strictObject({
       level: z

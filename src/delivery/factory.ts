@@ -1,16 +1,51 @@
 import type { RouteConfig } from '../config/schema.ts';
+import { RelayError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import { CaptureTransport } from './capture.ts';
 import { SmtpTransport } from './smtp.ts';
 import type { Transport } from './transport.ts';
 
+/** Where the in-process sandbox's MX listens and the CA that signed its certificate. */
+export interface SandboxEndpoint {
+  host: string;
+  port: number;
+  servername: string;
+  caPem: string;
+}
+
 /** Builds the transport a route names. New kinds (Microsoft 365 methods) are added here. */
-export function createTransport(route: RouteConfig, options: { heloName: string; log: Logger }): Transport {
+export function createTransport(
+  route: RouteConfig,
+  options: { heloName: string; log: Logger; sandbox?: SandboxEndpoint },
+): Transport {
   const t = route.transport;
   switch (t.kind) {
     case 'smtp':
       return new SmtpTransport(t, options);
     case 'capture':
       return new CaptureTransport(t.dir!);
+    case 'sandbox': {
+      const sb = options.sandbox;
+      if (!sb)
+        throw new RelayError(
+          'ERELAY_TRANSPORT_CONFIG',
+          'a route uses the sandbox, but no sandbox is running',
+        );
+      // The demo tenant's MX, with STARTTLS required and the sandbox CA as the only extra trust.
+      return new SmtpTransport(
+        {
+          kind: 'smtp',
+          host: sb.host,
+          port: sb.port,
+          servername: sb.servername,
+          security: 'starttls',
+          maxConnections: 5,
+          maxMessagesPerConnection: 100,
+          connectionTimeout: '30s',
+          socketTimeout: '5m',
+        },
+        { ...options, caPem: sb.caPem },
+      );
+    }
   }
 }

@@ -31,9 +31,9 @@ export class SmtpTransport implements Transport {
   readonly #transporter: Transporter;
   readonly #upstream: string;
 
-  constructor(config: SmtpTransportConfig, options: { heloName: string; log: Logger }) {
+  constructor(config: SmtpTransportConfig, options: { heloName: string; log: Logger; caPem?: string }) {
     this.#upstream = `${config.host}:${config.port}`;
-    let ca: Buffer | undefined;
+    let ca: Buffer | string | undefined = options.caPem;
     if (config.ca) {
       try {
         ca = readFileSync(config.ca);

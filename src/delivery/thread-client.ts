@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import type { Config } from '../config/schema.ts';
 import type { RelayEventMap, RelayEventName, RelayEvents } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { SandboxEndpoint } from './factory.ts';
 import type { DeliveryThreadData, FromDelivery, ToDelivery } from './thread.ts';
 
 /** The SMTP thread's handle on the delivery thread. */
@@ -20,8 +21,9 @@ export class DeliveryThread {
     owner: string,
     events: RelayEvents,
     log: Logger,
+    sandbox?: SandboxEndpoint,
   ): Promise<DeliveryThread> {
-    const workerData: DeliveryThreadData = { config, owner };
+    const workerData: DeliveryThreadData = { config, owner, sandbox };
     let worker: Worker;
     if (import.meta.url.endsWith('.ts')) {
       // Run from source (tests, `npm run dev`): Node 20 does not carry tsx's loader hooks into

@@ -5,7 +5,7 @@ import { type RelayEventName, RelayEvents } from '../observability/events.ts';
 import { createLogger } from '../observability/logger.ts';
 import { SqliteQueueStore } from '../queue/sqlite/store.ts';
 import { parseSize } from '../util/units.ts';
-import { createTransport } from './factory.ts';
+import { createTransport, type SandboxEndpoint } from './factory.ts';
 import type { Transport } from './transport.ts';
 import { DeliveryWorker } from './worker.ts';
 
@@ -17,6 +17,7 @@ import { DeliveryWorker } from './worker.ts';
 export interface DeliveryThreadData {
   config: Readonly<Config>;
   owner: string;
+  sandbox?: SandboxEndpoint;
 }
 
 export type ToDelivery = { type: 'poke' } | { type: 'stop'; graceMs: number };
@@ -27,7 +28,7 @@ export type FromDelivery =
   | { type: 'fatal'; message: string };
 
 const port = parentPort!;
-const { config, owner } = workerData as DeliveryThreadData;
+const { config, owner, sandbox } = workerData as DeliveryThreadData;
 const log = createLogger({
   level: config.log.level,
   format: config.log.format === 'pretty' ? 'pretty' : 'json',
@@ -44,7 +45,7 @@ const transports = new Map<string, Transport>();
 for (const [name, route] of Object.entries(config.routes)) {
   transports.set(
     name,
-    createTransport(route, { heloName: config.relay.hostname!, log: log.child({ route: name }) }),
+    createTransport(route, { heloName: config.relay.hostname!, log: log.child({ route: name }), sandbox }),
   );
 }
 const events = new RelayEvents();

@@ -14,14 +14,15 @@ function file(name: string, text: string): string {
   return p;
 }
 
-test('embedded defaults: 127.0.0.1:2525, spool under ./data, capture route', () => {
+test('embedded defaults: 127.0.0.1:2525, spool under ./data, delivery into the sandbox tenant', () => {
   const c = loadConfig({ env: {} });
   assert.equal(c.listeners.length, 1);
   assert.equal(c.listeners[0]!.host, '127.0.0.1');
   assert.equal(c.listeners[0]!.port, 2525);
   assert.equal(c.listeners[0]!.mode, 'plain');
   assert.equal(c.store.path, join(process.cwd(), 'data', 'queue.db'));
-  assert.equal(c.routes.default!.transport.kind, 'capture');
+  assert.equal(c.routes.default!.transport.kind, 'sandbox');
+  assert.equal(c.sandbox.dir, join(process.cwd(), 'data', 'sandbox'));
   assert.deepEqual(c.relay.allowFrom, ['127.0.0.0/8', '::1']);
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.listeners[0]), 'frozen');
 });
