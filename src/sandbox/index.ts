@@ -2,16 +2,22 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { type Logger, silentLogger } from '../observability/logger.ts';
-import { RollingCounters, type SandboxContext } from './context.ts';
+import { type Faults, NO_FAULTS, RollingCounters, type SandboxContext } from './context.ts';
+import { startHttp } from './http.ts';
 import { type SmtpHost, startMxHost } from './mx.ts';
 import { createSandboxPki } from './pki.ts';
 import { SandboxState } from './state.ts';
+import { startSubmissionHost } from './submission.ts';
 import { demoTenant, mxHostName, type Tenant } from './tenant.ts';
+import { TokenService } from './tokens.ts';
 
 export interface SandboxOptions {
   tenant?: Tenant;
   host?: string;
   mxPort?: number;
+  submissionPort?: number;
+  httpPort?: number;
+  faults?: Partial<Faults>;
   /** Where mailbox folders are written as .eml files and ca.pem is exported; memory only when absent. */
   dir?: string;
   log?: Logger;
@@ -26,6 +32,12 @@ export interface Sandbox {
   /** ca.pem under `dir`, when a dir was given. */
   caFile: string | null;
   mx: { host: string; port: number; name: string };
+  submission: { host: string; port: number };
+  /** https://localhost:PORT: the token endpoint (authority = url + '/' + tenantId) and the control API. */
+  http: { url: string; authority: string };
+  /** Faults in force; change them at run time (also through PUT /sandbox/faults). */
+  faults: Faults;
+  tokens: TokenService;
   /** Makes a client certificate signed by the sandbox CA (certificate-based connectors). */
   issueClientCertificate: SandboxContext['pki']['issueClientCertificate'];
   reset(): void;
@@ -56,7 +68,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     log: options.log ?? silentLogger(),
     now: options.now ?? Date.now,
     counters: new RollingCounters(),
+    faults: { ...NO_FAULTS, ...tenant.faults, ...options.faults },
   };
+  const tokens = new TokenService(ctx.now);
   let caFile: string | null = null;
   if (options.dir) {
     mkdirSync(options.dir, { recursive: true });
@@ -67,12 +81,20 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   try {
     const mx = await startMxHost(ctx, { host, port: options.mxPort ?? 0 });
     hosts.push(mx);
+    const submission = await startSubmissionHost(ctx, tokens, { host, port: options.submissionPort ?? 0 });
+    hosts.push(submission);
+    const http = await startHttp(ctx, tokens, { host, port: options.httpPort ?? 0 });
+    hosts.push({ port: 0, close: () => http.app.close() });
     return {
       tenant,
       state: ctx.state,
       caPem: pki.caPem,
       caFile,
       mx: { host, port: mx.port, name: mxName },
+      submission: { host, port: submission.port },
+      http: { url: http.url, authority: `${http.url}/${tenant.tenantId}` },
+      faults: ctx.faults,
+      tokens,
       issueClientCertificate: pki.issueClientCertificate,
       reset() {
         ctx.state.reset();

@@ -109,6 +109,16 @@ export const TenantSchema = z
       })
       .prefault({}),
     connectors: z.array(ConnectorSchema).default([]),
+    faults: z
+      .strictObject({
+        seed: z.number().int().default(1),
+        tokenDown: z.boolean().default(false),
+        smtpTempErrorRatio: z.number().min(0).max(1).default(0),
+        dropAfterData: z.boolean().default(false),
+        smtpDelayMs: z.number().int().min(0).default(0),
+      })
+      .prefault({})
+      .describe('Faults on demand (also settable through the control API)'),
     limits: z
       .strictObject({
         messagesPerMinute: z.number().int().min(1).default(30),

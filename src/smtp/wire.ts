@@ -1,6 +1,12 @@
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 
-import { BUILTIN_REWRITES } from './replies.ts';
+import { BUILTIN_REWRITES, type SmtpError } from './replies.ts';
+
+/** A server-specific rewording of one of smtp-server's built-in replies (the sandbox imitates Exchange's). */
+export interface ReplyRewrite {
+  match: RegExp;
+  reply: (m: RegExpMatchArray) => SmtpError;
+}
 
 /**
  * Two small patches to smtp-server's connection class, applied once.
@@ -25,7 +31,7 @@ interface ConnectionInternals {
   init: () => void;
   connectionReady: () => void;
   _setListeners: (cb: () => void) => void;
-  _server: { options: { maxRecipients?: number; greetingDelayMs?: number } };
+  _server: { options: { maxRecipients?: number; greetingDelayMs?: number; replyRewrites?: ReplyRewrite[] } };
 }
 
 export function patchSmtpServerReplies(): void {
@@ -36,6 +42,13 @@ export function patchSmtpServerReplies(): void {
   proto.send = function patchedSend(this: typeof proto, code: number, data: unknown, context?: unknown) {
     if (typeof data === 'string') {
       if (ENHANCED_PREFIX.test(data)) return original.call(this, code, data, false);
+      for (const rewrite of this._server.options.replyRewrites ?? []) {
+        const m = data.match(rewrite.match);
+        if (m) {
+          const r = rewrite.reply(m);
+          return original.call(this, r.responseCode, r.message, false);
+        }
+      }
       for (const rewrite of BUILTIN_REWRITES) {
         const m = data.match(rewrite.match);
         if (m) {
