@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 
 import addressparser from 'nodemailer/lib/addressparser';
-import { SMTPServer, type SMTPServerAuthentication, type SMTPServerSession } from 'smtp-server';
+import { SMTPServer, type SMTPServerAuthentication } from 'smtp-server';
 
 import { headerValue } from '../smtp/received.ts';
 import type { SmtpError } from '../smtp/replies.ts';

@@ -49,12 +49,10 @@ export function registerTokenEndpoint(
     '/:tenant/oauth2/v2.0/token',
     async (req, reply) => {
       if (ctx.faults.tokenDown)
-        return reply
-          .code(503)
-          .send({
-            error: 'temporarily_unavailable',
-            error_description: 'AADSTS90033: A transient error has occurred. Please try again.',
-          });
+        return reply.code(503).send({
+          error: 'temporarily_unavailable',
+          error_description: 'AADSTS90033: A transient error has occurred. Please try again.',
+        });
       if (!tenantKeys.has(req.params.tenant.toLowerCase()))
         return aadError(
           reply,

@@ -1,6 +1,6 @@
 import {
+  constants,
   createHash,
-  createPublicKey,
   generateKeyPairSync,
   type KeyObject,
   randomUUID,
@@ -129,20 +129,16 @@ export function verifyClientAssertion(
       code: 700027,
       reason: 'Client assertion failed signature validation. (Reason - The key was not found.)',
     };
-  const alg =
-    header.alg === 'PS256'
-      ? { key: createPublicKey(cert.publicKey), padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: 32 }
-      : createPublicKey(cert.publicKey);
+  // RS256, PS256 (what MSAL sends today) or ES256, verified against the registered certificate's key.
+  const key = cert.publicKey;
+  const signature = Buffer.from(parts[2]!, 'base64url');
   const signed = Buffer.from(`${parts[0]}.${parts[1]}`);
   const good =
-    header.alg === 'ES256'
-      ? verify(
-          'sha256',
-          signed,
-          { key: createPublicKey(cert.publicKey), dsaEncoding: 'ieee-p1363' },
-          Buffer.from(parts[2]!, 'base64url'),
-        )
-      : verify('sha256', signed, alg, Buffer.from(parts[2]!, 'base64url'));
+    header.alg === 'PS256'
+      ? verify('sha256', signed, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, signature)
+      : header.alg === 'ES256'
+        ? verify('sha256', signed, { key, dsaEncoding: 'ieee-p1363' }, signature)
+        : header.alg === 'RS256' && verify('sha256', signed, key, signature);
   if (!good) return { ok: false, code: 700027, reason: 'Client assertion failed signature validation.' };
   const now = Math.floor(input.now / 1000);
   if (claims.aud !== input.tokenEndpoint)

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -74,5 +75,40 @@ export function makeTestPki(dir: string, opts: { days?: number } = {}): TestPki 
     ca: readFileSync(p('ca.crt')),
     cert: readFileSync(p('server.crt')),
     key: readFileSync(p('server.key')),
+  };
+}
+
+/** A self-signed RSA certificate for an app registration's certificate credential (MSAL signs assertions with RS256/PS256). */
+export function makeAppCertificate(dir: string): {
+  certPem: string;
+  keyPem: string;
+  thumbprintSha256: string;
+} {
+  const p = (f: string) => join(dir, f);
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      p('app.key'),
+      '-out',
+      p('app.crt'),
+      '-days',
+      '2',
+      '-subj',
+      '/CN=bridgehead-app',
+    ],
+    { stdio: 'pipe' },
+  );
+  const certPem = readFileSync(p('app.crt'), 'utf8');
+  const der = Buffer.from(certPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  return {
+    certPem,
+    keyPem: readFileSync(p('app.key'), 'utf8'),
+    thumbprintSha256: createHash('sha256').update(der).digest('hex'),
   };
 }
