@@ -71,6 +71,7 @@ export async function startMxHost(
     minVersion: 'TLSv1.2',
     size: ctx.tenant.limits.submissionSize,
     disabledCommands: ['AUTH'],
+    heloResponse: '%s Hello %s',
     authOptional: true,
     hideENHANCEDSTATUSCODES: false,
     hideDSN: false,

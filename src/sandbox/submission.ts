@@ -117,6 +117,10 @@ export async function startSubmissionHost(
     disableReverseLookup: true,
     logger: false,
     replyRewrites: rewrites,
+    heloResponse: '%s Hello %s',
+    // Exchange offers AUTH only once the session is encrypted (facts §1.2).
+    ehloFilter: (lines: string[], secure: boolean) =>
+      secure ? lines : lines.filter((l) => !l.startsWith('AUTH ')),
     onSecure(socket, _session, cb) {
       const protocol = (socket as TLSSocket).getProtocol?.() ?? '';
       if ((protocol === 'TLSv1' || protocol === 'TLSv1.1') && !tenant.organization.allowLegacyTlsClients)

@@ -31,7 +31,15 @@ interface ConnectionInternals {
   init: () => void;
   connectionReady: () => void;
   _setListeners: (cb: () => void) => void;
-  _server: { options: { maxRecipients?: number; greetingDelayMs?: number; replyRewrites?: ReplyRewrite[] } };
+  secure: boolean;
+  _server: {
+    options: {
+      maxRecipients?: number;
+      greetingDelayMs?: number;
+      replyRewrites?: ReplyRewrite[];
+      ehloFilter?: (lines: string[], secure: boolean) => string[];
+    };
+  };
 }
 
 export function patchSmtpServerReplies(): void {
@@ -40,6 +48,15 @@ export function patchSmtpServerReplies(): void {
   const proto = SMTPConnection.prototype as unknown as ConnectionInternals;
   const original = proto.send;
   proto.send = function patchedSend(this: typeof proto, code: number, data: unknown, context?: unknown) {
+    // A server may reshape its EHLO reply (the sandbox hides AUTH before TLS, as Exchange does).
+    if (Array.isArray(data) && code === 250 && this._server.options.ehloFilter) {
+      return original.call(
+        this,
+        code,
+        this._server.options.ehloFilter(data as string[], this.secure),
+        context,
+      );
+    }
     if (typeof data === 'string') {
       if (ENHANCED_PREFIX.test(data)) return original.call(this, code, data, false);
       for (const rewrite of this._server.options.replyRewrites ?? []) {

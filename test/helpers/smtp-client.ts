@@ -6,6 +6,27 @@ import { connect, type Socket } from 'node:net';
  */
 export class RawSmtp {
   readonly socket: Socket;
+
+  /** Wraps an already connected socket (e.g. a TLS socket after STARTTLS). */
+  static wrap(socket: Socket): RawSmtp {
+    return new RawSmtp(socket);
+  }
+
+  /** The next raw line as sent, without CRLF (for replies whose exact bytes matter, like "334 "). */
+  async rawLine(timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.#buffer.indexOf('\r\n');
+      if (i >= 0) {
+        const line = this.#buffer.slice(0, i);
+        this.#buffer = this.#buffer.slice(i + 2);
+        return line;
+      }
+      if (this.#closed || Date.now() > deadline)
+        throw new Error(`no line (buffer: ${JSON.stringify(this.#buffer)})`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
   #buffer = '';
   #waiters: (() => void)[] = [];
   #closed = false;
