@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 
 import type { Faults, SandboxContext } from './context.ts';
+import { registerGraph } from './graph.ts';
 import type { Folder, TraceStatus } from './state.ts';
 import { registerTokenEndpoint } from './token-endpoint.ts';
 import type { TokenService } from './tokens.ts';
@@ -15,12 +16,23 @@ export async function startHttp(
   tokens: TokenService,
   opts: { host: string; port: number },
 ): Promise<{ app: FastifyInstance; url: string }> {
-  const app = Fastify({ https: { key: ctx.pki.server.keyPem, cert: ctx.pki.server.certPem }, logger: false });
+  // The body limit is far above Graph's 4 MB so that the Graph role can answer oversize
+  // requests with Graph's own error instead of a framework one.
+  const app = Fastify({
+    https: { key: ctx.pki.server.keyPem, cert: ctx.pki.server.certPem },
+    logger: false,
+    bodyLimit: 200 * 1024 * 1024,
+  });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
+  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) =>
+    done(null, body),
+  );
   let url = '';
   registerTokenEndpoint(app, ctx, tokens, () => url);
+  registerGraph(app, ctx, tokens, () => url);
 
   app.get('/sandbox/mailboxes', async () =>
     ctx.tenant.mailboxes.map((m) => ({ address: m.address, licensed: m.licensed, smtpAuth: m.smtpAuth })),
