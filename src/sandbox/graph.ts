@@ -48,15 +48,13 @@ export function registerGraph(
   const { tenant } = ctx;
 
   const graphError = (reply: FastifyReply, status: number, code: string, message: string) =>
-    reply
-      .code(status)
-      .send({
-        error: {
-          code,
-          message,
-          innerError: { date: new Date().toISOString(), 'request-id': reply.getHeader('request-id') },
-        },
-      });
+    reply.code(status).send({
+      error: {
+        code,
+        message,
+        innerError: { date: new Date().toISOString(), 'request-id': reply.getHeader('request-id') },
+      },
+    });
 
   /** Token, app, mailbox and permission checks shared by every mail route; replies itself on failure. */
   const authorise = (
@@ -269,13 +267,11 @@ export function registerGraph(
       size: item.size,
       data: Buffer.alloc(0),
     });
-    return reply
-      .code(201)
-      .send({
-        uploadUrl: `${baseUrl()}/upload/${token}`,
-        expirationDateTime: new Date(ctx.now() + 86_400_000).toISOString(),
-        nextExpectedRanges: ['0-'],
-      });
+    return reply.code(201).send({
+      uploadUrl: `${baseUrl()}/upload/${token}`,
+      expirationDateTime: new Date(ctx.now() + 86_400_000).toISOString(),
+      nextExpectedRanges: ['0-'],
+    });
   });
 
   // The upload URL is pre-authenticated: no bearer token, as in Graph.
@@ -300,12 +296,10 @@ export function registerGraph(
       return graphError(reply, 413, 'RequestBodyTooLarge', 'The maximum request length supported is 4MB.');
     up.data = Buffer.concat([up.data, chunk]);
     if (up.data.length < up.size)
-      return reply
-        .code(200)
-        .send({
-          expirationDateTime: new Date(ctx.now() + 86_400_000).toISOString(),
-          nextExpectedRanges: [`${up.data.length}-`],
-        });
+      return reply.code(200).send({
+        expirationDateTime: new Date(ctx.now() + 86_400_000).toISOString(),
+        nextExpectedRanges: [`${up.data.length}-`],
+      });
     up.draft.attachments.push({ name: up.name, contentType: up.contentType, data: up.data });
     uploads.delete(req.params.token);
     return reply.code(201).send();

@@ -7,7 +7,7 @@ import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { SmtpError } from '../smtp/replies.ts';
 import { patchSmtpServerReplies } from '../smtp/wire.ts';
 import { cidrMatcher, domainOf, normaliseIp } from '../util/address.ts';
-import { DAY_MS, type SandboxContext } from './context.ts';
+import { DAY_MS, type SandboxContext, seededRandom } from './context.ts';
 import { m365 } from './replies.ts';
 import { type Connector, findMailbox, isAccepted, mxHostName } from './tenant.ts';
 
@@ -34,6 +34,7 @@ export async function startMxHost(
   const hostName = mxHostName(ctx.tenant.name);
   const frontEnd = `${hostName.split('.')[0]!.toUpperCase().slice(0, 8)}FT025.eop-nam02.prod.protection.outlook.com`;
   const sessions = new Map<string, MxSession>();
+  const random = seededRandom(ctx.faults.seed + 1);
   const connectors = ctx.tenant.connectors.map((c) => ({
     connector: c,
     ipMatch: cidrMatcher(c.senderIpRanges),
@@ -92,6 +93,8 @@ export async function startMxHost(
       cb();
     },
     onMailFrom(address, session, cb) {
+      if (ctx.faults.smtpTempErrorRatio > 0 && random() < ctx.faults.smtpTempErrorRatio)
+        return cb(m365.proxyError(1));
       const s = sessionOf(session);
       const ip = normaliseIp(session.remoteAddress);
       s.connector = matchConnector(ip, s.clientCert, 'OnPremises');
@@ -139,6 +142,7 @@ export async function startMxHost(
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
+        if (ctx.faults.dropAfterData) return dropConnection(server, session.id);
         if (stream.sizeExceeded) return cb(m365.messageTooLarge());
         const raw = Buffer.concat(chunks);
         const recipients = session.envelope.rcptTo.map((r) => ({
@@ -186,6 +190,15 @@ export async function startMxHost(
         server.close(() => resolve());
       }),
   };
+}
+
+/** Closes a session's connection without a reply (the "dropped mid-DATA" fault). */
+export function dropConnection(server: SMTPServer, sessionId: string): void {
+  for (const conn of (
+    server as unknown as { connections: Set<{ id: string; _socket?: { destroy(): void } }> }
+  ).connections) {
+    if (conn.id === sessionId) conn._socket?.destroy();
+  }
 }
 
 /** Does a certificate name list cover `domain` (wildcards allowed in the certificate, facts §4.1)? */

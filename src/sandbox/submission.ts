@@ -11,7 +11,7 @@ import { patchSmtpServerReplies, type ReplyRewrite } from '../smtp/wire.ts';
 import { normaliseIp } from '../util/address.ts';
 import { parseSize } from '../util/units.ts';
 import { DAY_MS, MINUTE_MS, type SandboxContext, seededRandom } from './context.ts';
-import type { SmtpHost } from './mx.ts';
+import { dropConnection, type SmtpHost } from './mx.ts';
 import { m365 } from './replies.ts';
 import { type App, findMailbox, isAccepted, type Mailbox } from './tenant.ts';
 import { AUDIENCES, type TokenService } from './tokens.ts';
@@ -165,8 +165,7 @@ export async function startSubmissionHost(
       stream.on('end', () => {
         if (ctx.faults.dropAfterData) {
           // The connection goes away after the data, before any reply: the client cannot know.
-          (session as unknown as { socket?: { destroy(): void } }).socket?.destroy();
-          return closeConnection(server, session.id);
+          return dropConnection(server, session.id);
         }
         if (stream.sizeExceeded) return cb(m365.messageTooLarge());
         const login = logins.get(session.id)!;
@@ -225,12 +224,4 @@ export async function startSubmissionHost(
         server.close(() => resolve());
       }),
   };
-}
-
-function closeConnection(server: SMTPServer, sessionId: string): void {
-  for (const conn of (
-    server as unknown as { connections: Set<{ id: string; _socket?: { destroy(): void } }> }
-  ).connections) {
-    if (conn.id === sessionId) conn._socket?.destroy();
-  }
 }

@@ -129,3 +129,30 @@ test('curl: smtp:// upload with --mail-from/--mail-rcpt', { skip: tool('curl') }
   assert.ok(id, r.stderr);
   assert.match(await captured(id), /Subject: disk full/);
 });
+
+test(
+  'the quick-start demo: swaks → relay on embedded defaults → sandbox tenant → alice@contoso.com Inbox',
+  { skip: tool('swaks') },
+  async (t) => {
+    const relay = await startTestRelay(); // default route: the in-process sandbox tenant
+    t.after(() => relay.cleanup());
+    const r = await run('swaks', [
+      '--server',
+      `127.0.0.1:${relay.port}`,
+      '--from',
+      'scanner@contoso.com',
+      '--to',
+      'alice@contoso.com',
+      '--header',
+      'Subject: quick start',
+    ]);
+    assert.equal(r.code, 0, r.stdout);
+    await waitFor(
+      () => relay.sandbox!.state.folder('alice@contoso.com', 'Inbox').length === 1,
+      'arrival in the sandbox Inbox',
+    );
+    const item = relay.sandbox!.state.folder('alice@contoso.com', 'Inbox')[0]!;
+    assert.equal(item.subject, 'quick start');
+    assert.match(item.raw.toString(), /^Received: from .*\s+by relay\.test \(Bridgehead\)/s);
+  },
+);
