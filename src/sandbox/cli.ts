@@ -1,23 +1,14 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import {
-  CONFIG_OPTION,
-  configPath,
-  EXIT,
-  HELP_OPTION,
-  loadOrReport,
-  parse,
-  printTable,
-  UsageError,
-} from '../cli/common.ts';
+import { EXIT, HELP_OPTION, parse, printTable, UsageError } from '../cli/common.ts';
 import { createLogger } from '../observability/logger.ts';
 import { headerValue } from '../smtp/received.ts';
 import { startSandbox } from './index.ts';
 import { demoTenant, loadTenantFile } from './tenant.ts';
 
-export const SANDBOX_HELP = `Usage: bridgehead sandbox [run] [--tenant FILE] [--host H] [--mx-port N] [--dir DIR]
-       bridgehead sandbox mailbox ADDRESS [--folder Inbox|SentItems] [--dir DIR | -c FILE] [--json]
+export const SANDBOX_HELP = `Usage: bridgehead sandbox [run] [-c TENANT.yaml] [--host H] [--mx-port N] [--dir DIR]
+       bridgehead sandbox mailbox ADDRESS [--folder Inbox|SentItems] [--dir DIR] [--json]
 
 An offline Microsoft 365 tenant for trying devices and Bridgehead without a real tenant.
 
@@ -25,11 +16,11 @@ An offline Microsoft 365 tenant for trying devices and Bridgehead without a real
   mailbox   list what arrived in a sandbox mailbox folder, newest first
 
 Options:
-  --tenant FILE     tenant YAML (default: the contoso.com demo tenant); see docs/sandbox.md
+  -c, --tenant FILE tenant YAML (default: the contoso.com demo tenant); see docs/sandbox.md
   --host H          address to listen on (default 127.0.0.1)
   --mx-port N       port of the tenant's MX host (default 2526; 0 picks a free one)
-  --dir DIR         where mailboxes are written as .eml files (default ./data/sandbox, or the
-                    relay's sandbox.dir when -c names a relay configuration)
+  --dir DIR         where mailboxes are written as .eml files (default ./data/sandbox, which is
+                    also where the embedded-defaults relay keeps its sandbox)
   --folder NAME     Inbox (default) or SentItems
   --json            machine-readable output
 `;
@@ -37,8 +28,7 @@ Options:
 export async function runSandboxCommand(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     ...HELP_OPTION,
-    ...CONFIG_OPTION,
-    tenant: { type: 'string' },
+    tenant: { type: 'string', short: 'c' },
     host: { type: 'string' },
     'mx-port': { type: 'string' },
     dir: { type: 'string' },
@@ -50,13 +40,7 @@ export async function runSandboxCommand(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const [sub = 'run', address] = positionals;
-  let dir = values.dir;
-  if (!dir) {
-    const file = configPath(values.config);
-    const config = file ? loadOrReport(file) : null;
-    if (file && !config) return EXIT.config;
-    dir = config?.sandbox.dir ?? join('data', 'sandbox');
-  }
+  const dir = values.dir ?? join('data', 'sandbox');
   if (sub === 'mailbox') return listMailbox(dir, address, values.folder ?? 'Inbox', values.json === true);
   if (sub !== 'run') throw new UsageError(`unknown sandbox command "${sub}"`);
 

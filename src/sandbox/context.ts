@@ -30,6 +30,8 @@ export interface Faults {
   dropAfterData: boolean;
   /** Delay every SMTP reply to MAIL/RCPT/DATA by this much. */
   smtpDelayMs: number;
+  /** Share of Graph requests answered 429 with Retry-After (a throttling storm). */
+  graphThrottleRatio: number;
 }
 
 export const NO_FAULTS: Faults = {
@@ -38,6 +40,7 @@ export const NO_FAULTS: Faults = {
   smtpTempErrorRatio: 0,
   dropAfterData: false,
   smtpDelayMs: 0,
+  graphThrottleRatio: 0,
 };
 
 /** mulberry32: a tiny deterministic generator for fault draws. */

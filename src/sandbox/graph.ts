@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 import { normaliseIp } from '../util/address.ts';
 import { parseSize } from '../util/units.ts';
-import type { SandboxContext } from './context.ts';
+import { type SandboxContext, seededRandom } from './context.ts';
 import {
   composeJson,
   decodeMimeBase64,
@@ -43,6 +43,7 @@ export function registerGraph(
   baseUrl: () => string,
 ): void {
   const inFlight = new Map<string, number>();
+  const random = seededRandom(ctx.faults.seed + 2);
   const drafts = new Map<string, Draft>();
   const uploads = new Map<string, Upload>();
   const { tenant } = ctx;
@@ -135,6 +136,15 @@ export function registerGraph(
     // Graph, so the check runs before the body is read. Bad tokens are left to the route.
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     const v = token ? tokens.verifyAccessToken(token, AUDIENCES.graph, tenant.tenantId) : null;
+    if (v?.ok && ctx.faults.graphThrottleRatio > 0 && random() < ctx.faults.graphThrottleRatio) {
+      reply.header('Retry-After', '2');
+      return graphError(
+        reply,
+        429,
+        'ApplicationThrottled',
+        'Application is over its MailboxConcurrency limit.',
+      );
+    }
     if (v?.ok && throttled(v.appid, reply)) return reply;
   });
 

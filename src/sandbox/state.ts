@@ -49,6 +49,7 @@ export interface TraceRow {
 export class SandboxState {
   readonly #items: StoredItem[] = [];
   readonly #trace: TraceRow[] = [];
+  readonly #held = new Map<string, Parameters<SandboxState['accept']>[0]>();
   readonly #dir: string | undefined;
 
   constructor(dir?: string) {
@@ -65,7 +66,36 @@ export class SandboxState {
     /** Mailbox whose Sent Items gets a copy (submission and Graph). */
     sender?: string;
     now: number;
+    /** Accepted but carried over (30 messages a minute): traced Pending until release(). */
+    pending?: boolean;
   }): string {
+    if (input.pending) {
+      const traceId = randomUUID();
+      const subject = headerValue(input.raw, 'subject');
+      const messageId = headerValue(input.raw, 'message-id');
+      for (const r of input.recipients) {
+        this.#trace.push({
+          messageTraceId: traceId,
+          received: input.now,
+          senderAddress: input.envelopeFrom,
+          recipientAddress: r.address,
+          subject,
+          messageId,
+          status: 'Pending',
+          fromIp: input.fromIp,
+          endpoint: input.via,
+          events: [
+            {
+              at: input.now,
+              event: 'Submit',
+              detail: 'submission throttled: carried over to the following minute',
+            },
+          ],
+        });
+      }
+      this.#held.set(traceId, { ...input, pending: false });
+      return traceId;
+    }
     const messageId = headerValue(input.raw, 'message-id');
     const subject = headerValue(input.raw, 'subject');
     const from = headerValue(input.raw, 'from');
@@ -140,6 +170,16 @@ export class SandboxState {
     }
   }
 
+  /** Delivers a carried-over message now; its Pending trace rows are replaced by the delivered ones. */
+  release(traceId: string, now: number): void {
+    const held = this.#held.get(traceId);
+    if (!held) return;
+    this.#held.delete(traceId);
+    for (let i = this.#trace.length - 1; i >= 0; i--)
+      if (this.#trace[i]!.messageTraceId === traceId) this.#trace.splice(i, 1);
+    this.accept({ ...held, now });
+  }
+
   folder(mailbox: string, folder: Folder): StoredItem[] {
     const m = mailbox.toLowerCase();
     return this.#items
@@ -169,5 +209,6 @@ export class SandboxState {
   reset(): void {
     this.#items.length = 0;
     this.#trace.length = 0;
+    this.#held.clear();
   }
 }

@@ -91,6 +91,7 @@ export async function startSubmissionHost(
     if (!mailbox) return m365.badCredentials(frontEnd);
     const disabled = authDisabled(mailbox);
     if (disabled) return disabled;
+    if (tenant.organization.basicAuthRetired) return m365.basicNotSupported();
     if (!tenant.organization.basicAuthAllowed) return m365.basicAuthDisabled(frontEnd);
     if (!mailbox.password || auth.password !== mailbox.password) return m365.badCredentials(frontEnd);
     return { mailbox, app: null };
@@ -187,19 +188,22 @@ export async function startSubmissionHost(
         // 30 messages a minute: the excess is accepted and carried over to the following minutes (facts §2.3).
         const sentLastMinute = ctx.counters.count(`msg:${key}`, MINUTE_MS, now);
         ctx.counters.add(`msg:${key}`, now);
-        const deliver = () =>
-          ctx.state.accept({
-            via: 'submission',
-            fromIp: normaliseIp(session.remoteAddress),
-            envelopeFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-            recipients: rcpts.map((a) => ({ address: a, local: isAccepted(tenant, a) })),
-            raw,
-            sender: login.mailbox.address,
-            now: ctx.now(),
-          });
-        if (sentLastMinute >= tenant.limits.messagesPerMinute)
-          setTimeout(deliver, MINUTE_MS / tenant.limits.messagesPerMinute).unref();
-        else deliver();
+        const carriedOver = sentLastMinute >= tenant.limits.messagesPerMinute;
+        const traceId = ctx.state.accept({
+          via: 'submission',
+          fromIp: normaliseIp(session.remoteAddress),
+          envelopeFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          recipients: rcpts.map((a) => ({ address: a, local: isAccepted(tenant, a) })),
+          raw,
+          sender: login.mailbox.address,
+          now,
+          pending: carriedOver,
+        });
+        if (carriedOver)
+          setTimeout(
+            () => ctx.state.release(traceId, ctx.now()),
+            MINUTE_MS / tenant.limits.messagesPerMinute,
+          ).unref();
         const id = `${randomBytes(8).toString('hex').toUpperCase()}@${frontEnd.split('.')[0]}.namprd00.prod.outlook.com`;
         cb(null, `2.0.0 OK <${id}> [Hostname=${frontEnd}]`);
       });

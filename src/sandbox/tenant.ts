@@ -97,6 +97,12 @@ export const TenantSchema = z
           .boolean()
           .default(false)
           .describe('Set-TransportConfig (true by default for tenants after 2020)'),
+        basicAuthRetired: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Basic auth removed for Client Submission: LOGIN gets 550 5.7.30 (the announced post-retirement reply)',
+          ),
         basicAuthAllowed: z
           .boolean()
           .default(true)
@@ -116,6 +122,7 @@ export const TenantSchema = z
         smtpTempErrorRatio: z.number().min(0).max(1).default(0),
         dropAfterData: z.boolean().default(false),
         smtpDelayMs: z.number().int().min(0).default(0),
+        graphThrottleRatio: z.number().min(0).max(1).default(0),
       })
       .prefault({})
       .describe('Faults on demand (also settable through the control API)'),

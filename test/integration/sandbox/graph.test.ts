@@ -199,3 +199,25 @@ test('large mail: draft, upload session, ranged PUTs under 4 MB, send', async (t
   });
   assert.equal(noRights.status, 403, 'drafts need Mail.ReadWrite');
 });
+
+test('a seeded 429 storm answers a share of Graph requests with Retry-After, the same way every run', async (t) => {
+  const statuses = async () => {
+    const sb = await startSandbox({ faults: { graphThrottleRatio: 0.5, seed: 7 } });
+    t.after(() => sb.stop());
+    const out: number[] = [];
+    for (let i = 0; i < 8; i++)
+      out.push(
+        (
+          await sendMime(
+            sb,
+            'scanner@contoso.com',
+            mime('From: scanner@contoso.com\r\nTo: alice@contoso.com'),
+          )
+        ).status,
+      );
+    return out;
+  };
+  const first = await statuses();
+  assert.ok(first.includes(429) && first.includes(202), first.join(','));
+  assert.deepEqual(await statuses(), first);
+});

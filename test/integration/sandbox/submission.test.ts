@@ -347,3 +347,58 @@ test('a seeded 451 4.7.0 PRX fault ratio is deterministic', async (t) => {
   );
   assert.deepEqual(await outcomes(), first);
 });
+
+test('over 30 messages a minute the excess is accepted and carried over: traced Pending, not yet in the Inbox', async (t) => {
+  const sb = await sandbox(t, (x) => ({ ...x, limits: { ...x.limits, messagesPerMinute: 2 } }));
+  const c = oauthClient(sb, 'scanner@contoso.com', token(sb));
+  for (let i = 0; i < 3; i++) {
+    const info = await c.sendMail({
+      from: 'scanner@contoso.com',
+      to: 'alice@contoso.com',
+      subject: `m${i}`,
+      text: 'x',
+    });
+    assert.match(info.response, /^250 2\.0\.0 OK/, 'no reply code for the message rate limit, only a delay');
+  }
+  assert.equal(sb.state.folder('alice@contoso.com', 'Inbox').length, 2);
+  assert.deepEqual(
+    sb.state.trace({ status: 'Pending' }).map((r) => r.subject),
+    ['m2'],
+  );
+});
+
+test('mail over the mailbox MaxSendSize is refused at the end of DATA with 550 5.2.3', async (t) => {
+  const sb = await sandbox(t, (x) => ({
+    ...x,
+    mailboxes: x.mailboxes.map((m) => ({ ...m, maxSendSize: '10KB' })),
+  }));
+  await assert.rejects(
+    oauthClient(sb, 'scanner@contoso.com', token(sb)).sendMail({
+      from: 'scanner@contoso.com',
+      to: 'alice@contoso.com',
+      text: 'x'.repeat(20_000),
+    }),
+    (err: { response: string }) => {
+      assert.equal(
+        err.response,
+        '550 5.2.3 RESOLVER.RST.SendSizeLimit.Sender; message too large for this sender',
+      );
+      return true;
+    },
+  );
+});
+
+test('after Basic authentication is retired, AUTH LOGIN gets 550 5.7.30', async (t) => {
+  const sb = await sandbox(t, (x) => ({ ...x, organization: { basicAuthRetired: true } }));
+  const c = nodemailer.createTransport({
+    host: '127.0.0.1',
+    port: sb.submission.port,
+    requireTLS: true,
+    tls: { ca: sb.caPem, servername: 'smtp.office365.com' },
+    auth: { user: 'scanner@contoso.com', pass: 'scanner-password' },
+  });
+  await assert.rejects(
+    c.sendMail({ from: 'scanner@contoso.com', to: 'alice@contoso.com', text: 'x' }),
+    /550 5\.7\.30 Basic authentication is not supported for Client Submission\./,
+  );
+});
