@@ -1,4 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { join } from 'node:path';
 
 import { EXIT, HELP_OPTION, parse, printTable, UsageError } from '../cli/common.ts';
@@ -9,11 +10,13 @@ import { demoTenant, loadTenantFile } from './tenant.ts';
 
 export const SANDBOX_HELP = `Usage: bridgehead sandbox [run] [-c TENANT.yaml] [--host H] [--mx-port N] [--dir DIR]
        bridgehead sandbox mailbox ADDRESS [--folder Inbox|SentItems] [--dir DIR] [--json]
+       bridgehead sandbox trace [--sender PATTERN] [--recipient PATTERN] [--dir DIR] [--json]
 
 An offline Microsoft 365 tenant for trying devices and Bridgehead without a real tenant.
 
   run       start the sandbox alone (default); prints its endpoints and the CA file to trust
   mailbox   list what arrived in a sandbox mailbox folder, newest first
+  trace     the running sandbox's message trace (wildcards such as *@contoso.com)
 
 Options:
   -c, --tenant FILE tenant YAML (default: the contoso.com demo tenant); see docs/sandbox.md
@@ -33,6 +36,8 @@ export async function runSandboxCommand(argv: string[]): Promise<number> {
     'mx-port': { type: 'string' },
     dir: { type: 'string' },
     folder: { type: 'string' },
+    sender: { type: 'string' },
+    recipient: { type: 'string' },
     json: { type: 'boolean' },
   });
   if (values.help) {
@@ -42,6 +47,8 @@ export async function runSandboxCommand(argv: string[]): Promise<number> {
   const [sub = 'run', address] = positionals;
   const dir = values.dir ?? join('data', 'sandbox');
   if (sub === 'mailbox') return listMailbox(dir, address, values.folder ?? 'Inbox', values.json === true);
+  if (sub === 'trace')
+    return showTrace(dir, { sender: values.sender, recipient: values.recipient }, values.json === true);
   if (sub !== 'run') throw new UsageError(`unknown sandbox command "${sub}"`);
 
   const tenant = values.tenant ? loadTenantFile(values.tenant) : demoTenant();
@@ -95,6 +102,56 @@ function listMailbox(dir: string, address: string | undefined, folder: string, j
     printTable(
       ['DATE', 'FROM', 'SUBJECT', 'FILE'],
       rows.map((r) => [r.date ?? '-', r.from ?? '-', r.subject ?? '-', r.file]),
+    );
+  return EXIT.ok;
+}
+
+/** Asks the running sandbox (found through DIR/endpoints.json, trusted through DIR/ca.pem) for its trace. */
+async function showTrace(
+  dir: string,
+  query: { sender?: string; recipient?: string },
+  json: boolean,
+): Promise<number> {
+  const endpointsFile = join(dir, 'endpoints.json');
+  if (!existsSync(endpointsFile)) {
+    console.error(`no running sandbox found in ${dir} (endpoints.json is missing)`);
+    return EXIT.failed;
+  }
+  const { http } = JSON.parse(readFileSync(endpointsFile, 'utf8')) as { http: string };
+  const params = new URLSearchParams(
+    Object.entries(query).filter((e): e is [string, string] => e[1] !== undefined),
+  );
+  const body = await new Promise<string>((resolve, reject) => {
+    const req = request(
+      `${http}/sandbox/trace?${params}`,
+      { ca: readFileSync(join(dir, 'ca.pem')) },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolve(text));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+  const rows = JSON.parse(body) as {
+    received: number;
+    senderAddress: string;
+    recipientAddress: string;
+    subject: string | null;
+    status: string;
+  }[];
+  if (json) console.log(JSON.stringify(rows, null, 2));
+  else
+    printTable(
+      ['DATE', 'SENDER', 'RECIPIENT', 'SUBJECT', 'STATUS'],
+      rows.map((r) => [
+        new Date(r.received).toISOString(),
+        r.senderAddress,
+        r.recipientAddress,
+        r.subject ?? '',
+        r.status,
+      ]),
     );
   return EXIT.ok;
 }

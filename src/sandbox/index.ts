@@ -85,6 +85,17 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     hosts.push(submission);
     const http = await startHttp(ctx, tokens, { host, port: options.httpPort ?? 0 });
     hosts.push({ port: 0, close: () => http.app.close() });
+    if (options.dir) {
+      // Where a running sandbox can be reached, for `bridgehead sandbox trace` and other tools.
+      const endpoints = {
+        http: http.url,
+        authority: `${http.url}/${tenant.tenantId}`,
+        mx: mx.port,
+        submission: submission.port,
+        pid: process.pid,
+      };
+      writeFileSync(join(options.dir, 'endpoints.json'), `${JSON.stringify(endpoints, null, 2)}\n`);
+    }
     return {
       tenant,
       state: ctx.state,

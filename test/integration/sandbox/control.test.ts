@@ -126,6 +126,23 @@ test('bridgehead sandbox runs alone and lists what arrived; the mailbox command 
   const rows = JSON.parse(list.stdout) as { subject: string; file: string }[];
   assert.equal(rows[0]!.subject, 'from swaks');
   assert.ok(rows[0]!.file.startsWith(join(dir, 'mailboxes', 'alice@contoso.com', 'Inbox')));
+  const trace = await bridgehead([
+    'sandbox',
+    'trace',
+    '--recipient',
+    '*@contoso.com',
+    '--dir',
+    dir,
+    '--json',
+  ]);
+  assert.equal(trace.code, 0, trace.stderr);
+  assert.deepEqual(
+    (JSON.parse(trace.stdout) as { recipientAddress: string; status: string }[]).map((r) => [
+      r.recipientAddress,
+      r.status,
+    ]),
+    [['alice@contoso.com', 'Delivered']],
+  );
   child.kill('SIGTERM');
   assert.equal(await new Promise((r) => child.once('exit', r)), 0);
 });
