@@ -44,6 +44,8 @@ export class TokenService {
   readonly #privateKey: KeyObject;
   readonly #publicKey: KeyObject;
   readonly kid = randomUUID();
+  /** How many tokens were issued (tests check caching and single flight with it). */
+  issued = 0;
   readonly #now: () => number;
 
   constructor(now: () => number = Date.now) {
@@ -57,6 +59,7 @@ export class TokenService {
     token: string;
     expiresIn: number;
   } {
+    this.issued++;
     const iat = Math.floor(this.#now() / 1000);
     const claims: TokenClaims = {
       aud: input.audience,

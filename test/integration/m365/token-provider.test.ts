@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { test } from 'node:test';
 
-import type { TokenError} from '../../../src/oauth/token-provider.ts';
+import type { TokenError } from '../../../src/oauth/token-provider.ts';
 import { SCOPES, TokenProvider } from '../../../src/oauth/token-provider.ts';
 import { startSandbox } from '../../../src/sandbox/index.ts';
 import { DEMO, demoTenant, parseTenant } from '../../../src/sandbox/tenant.ts';
@@ -35,12 +35,15 @@ test('tokens for Exchange and Graph with a client secret; cached; concurrent cal
   assert.equal(b.token, c.token);
   assert.ok(sb.tokens.verifyAccessToken(a.token, AUDIENCES.exchange, DEMO.tenantId).ok);
   assert.equal((await tp.get(SCOPES.exchange)).token, a.token, 'served from the cache');
+  assert.equal(sb.tokens.issued, 1);
   const graph = await tp.get(SCOPES.graph);
   assert.ok(sb.tokens.verifyAccessToken(graph.token, AUDIENCES.graph, DEMO.tenantId).ok);
   // Close to expiry the provider renews ahead of time.
   clock = a.expiresAt - 60_000;
-  const renewed = await tp.get(SCOPES.exchange);
-  assert.notEqual(renewed.token, a.token);
+  await tp.get(SCOPES.exchange);
+  assert.equal(sb.tokens.issued, 3, 'renewed ahead of expiry');
+  await tp.get(SCOPES.exchange, true);
+  assert.equal(sb.tokens.issued, 4, 'forced renewal after a refusal');
 });
 
 test('a certificate credential works (thumbprint computed from the PEM)', async (t) => {
