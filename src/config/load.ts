@@ -108,6 +108,26 @@ function crossCheck(config: Config): ConfigIssue[] {
     if ((l.cert && !l.key) || (!l.cert && l.key))
       issues.push({ path: `listeners.${i}`, message: 'cert and key go together' });
   });
+  for (const [name, route] of Object.entries(config.routes)) {
+    const t = route.transport;
+    if (t.kind !== 'm365') continue;
+    const tenant = config.microsoft365.tenants[t.tenant];
+    if (!tenant)
+      issues.push({
+        path: `routes.${name}.transport.tenant`,
+        message: `tenant "${t.tenant}" is not defined under microsoft365.tenants`,
+      });
+    else if (t.submission.auth === 'oauth' && !tenant.clientSecret && !tenant.certificate)
+      issues.push({
+        path: `microsoft365.tenants.${t.tenant}`,
+        message: 'OAuth needs clientSecret or certificate',
+      });
+    if (t.submission.auth === 'basic' && !t.submission.password)
+      issues.push({
+        path: `routes.${name}.transport.submission.password`,
+        message: 'auth basic needs the mailbox password',
+      });
+  }
   const seen = new Set<string>();
   config.listeners.forEach((l, i) => {
     const id = `${l.host}:${l.port}`;

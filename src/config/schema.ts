@@ -99,6 +99,41 @@ export const CaptureTransportSchema = z.strictObject({
   dir: z.string().optional().describe('Directory for the .eml files (default: <dataDir>/captured)'),
 });
 
+export const M365TransportSchema = z.strictObject({
+  kind: z.literal('m365').describe('Microsoft 365 (Exchange Online)'),
+  tenant: z.string().min(1).describe('Name of the tenant under microsoft365.tenants'),
+  methods: z
+    .array(z.enum(['submission']))
+    .min(1)
+    .default(['submission'])
+    .describe('Delivery methods in order of preference (submission = smtp.office365.com with OAuth2)'),
+  mailbox: z
+    .email()
+    .describe('The licensed mailbox that sends (SMTP AUTH user); it needs SendAs for other From addresses'),
+  submission: z
+    .strictObject({
+      host: z.string().default('smtp.office365.com').describe('Client submission host'),
+      port: port.default(587).describe('Client submission port (STARTTLS is always required)'),
+      servername: z.string().optional().describe('Name to verify the certificate against (default: host)'),
+      auth: z
+        .enum(['oauth', 'basic'])
+        .default('oauth')
+        .describe(
+          'oauth: XOAUTH2 with an app-only token; basic: AUTH LOGIN with password (retired by Microsoft from end of 2026)',
+        ),
+      password: secret('Mailbox password for auth basic'),
+      maxConnections: z
+        .number()
+        .int()
+        .min(1)
+        .max(3)
+        .default(3)
+        .describe('Connections for this mailbox (Exchange allows 3)'),
+    })
+    .prefault({})
+    .describe('Settings of the client submission method'),
+});
+
 export const SandboxTransportSchema = z.strictObject({
   kind: z
     .literal('sandbox')
@@ -107,6 +142,7 @@ export const SandboxTransportSchema = z.strictObject({
 
 export const TransportSchema = z.discriminatedUnion('kind', [
   SmtpTransportSchema,
+  M365TransportSchema,
   CaptureTransportSchema,
   SandboxTransportSchema,
 ]);
@@ -212,6 +248,36 @@ export const ConfigSchema = z.strictObject({
     )
     .default({ default: { transport: { kind: 'sandbox' }, concurrency: 10 } })
     .describe('Named delivery routes'),
+  microsoft365: z
+    .strictObject({
+      tenants: z
+        .record(
+          z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'tenant names are lower-case letters, digits, - and _'),
+          z.strictObject({
+            tenantId: z.string().min(1).describe('Directory (tenant) id or its initial domain'),
+            clientId: z.uuid().describe('Application (client) id of the Entra app registration'),
+            clientSecret: secret('Client secret of the app registration'),
+            certificate: z
+              .strictObject({
+                cert: z.string().describe('PEM certificate registered on the app'),
+                key: z.string().describe('PEM private key of that certificate'),
+              })
+              .optional()
+              .describe('Certificate credential instead of a client secret (recommended)'),
+            authorityHost: z
+              .url()
+              .default('https://login.microsoftonline.com')
+              .describe('Entra host (sovereign clouds have their own)'),
+            ca: z
+              .string()
+              .optional()
+              .describe('PEM file of extra CA certificates for the token, Exchange and Graph hosts'),
+          }),
+        )
+        .default({})
+        .describe('App registrations, by a name routes refer to'),
+    })
+    .prefault({}),
   sandbox: z
     .strictObject({
       tenant: z

@@ -39,6 +39,50 @@ export const RULES: readonly Rule[] = [
   // STARTTLS refused or failed: nodemailer attaches the server's reply (often 5xx), but the
   // message is not at fault; the upstream or our TLS settings are.
   { name: 'starttls-failed', test: (f) => f.code === 'ETLS', action: 'retry', category: 'tls' },
+  // Token failures (src/oauth): a wrong secret or missing consent is the relay's configuration,
+  // never the message's; mail stays queued until an admin fixes it.
+  {
+    name: 'token-configuration',
+    test: (f) => f.code === 'ETOKENCONFIG',
+    action: 'retry',
+    category: 'credential',
+  },
+  { name: 'token-temporary', test: (f) => f.code === 'ETOKENTEMP', action: 'retry', category: 'token' },
+  // Exchange Online (facts §2). Quotas and throttles clear with time: keep the mail, do not bounce.
+  {
+    name: 'm365-submission-quota',
+    test: (f) => /SubmissionQuotaExceeded/i.test(f.response ?? ''),
+    action: 'retry',
+    category: 'quota',
+  },
+  {
+    name: 'm365-tenant-limit',
+    test: (f) => /^5\.7\.23[23]$/.test(enhanced(f)),
+    action: 'retry',
+    category: 'tenant-limit',
+  },
+  {
+    name: 'm365-continuous-errors',
+    test: (f) => /^5\.2\.25[1-5]$/.test(enhanced(f)) && /throttled/i.test(f.response ?? ''),
+    action: 'retry',
+    category: 'throttled',
+  },
+  // Credentials or SMTP AUTH switched off: the relay's configuration, not the message.
+  {
+    name: 'm365-credential',
+    test: (f) =>
+      /^5\.7\.(3|139|30|57)$/.test(enhanced(f)) &&
+      (f.responseCode === 535 || f.responseCode === 550 || f.responseCode === 530),
+    action: 'retry',
+    category: 'credential',
+  },
+  // The mailbox may not send as this From: a SendAs grant or a sender-identity setting is missing.
+  {
+    name: 'm365-sender-denied',
+    test: (f) => enhanced(f) === '5.7.60' || /SendAsDenied/.test(f.response ?? ''),
+    action: 'retry',
+    category: 'sender-denied',
+  },
   // Some servers send 5xx with a 4.x.x enhanced code for temporary conditions; the enhanced code is more specific.
   {
     name: 'smtp-5xx-with-4xx-enhanced',

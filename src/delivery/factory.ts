@@ -1,7 +1,9 @@
 import type { RouteConfig } from '../config/schema.ts';
 import { RelayError } from '../errors.ts';
+import type { TokenProvider } from '../oauth/token-provider.ts';
 import type { Logger } from '../observability/logger.ts';
 import { CaptureTransport } from './capture.ts';
+import { M365SubmissionTransport } from './m365-submission.ts';
 import { SmtpTransport } from './smtp.ts';
 import type { Transport } from './transport.ts';
 
@@ -16,10 +18,33 @@ export interface SandboxEndpoint {
 /** Builds the transport a route names. New kinds (Microsoft 365 methods) are added here. */
 export function createTransport(
   route: RouteConfig,
-  options: { heloName: string; log: Logger; sandbox?: SandboxEndpoint },
+  options: {
+    heloName: string;
+    log: Logger;
+    sandbox?: SandboxEndpoint;
+    tokens?: (tenant: string) => TokenProvider;
+    caPemFor?: (tenant: string) => string | undefined;
+  },
 ): Transport {
   const t = route.transport;
   switch (t.kind) {
+    case 'm365': {
+      const tokens = t.submission.auth === 'oauth' ? (options.tokens?.(t.tenant) ?? null) : null;
+      if (t.submission.auth === 'oauth' && !tokens)
+        throw new RelayError(
+          'ERELAY_TRANSPORT_CONFIG',
+          `no token provider for Microsoft 365 tenant "${t.tenant}"`,
+        );
+      return new M365SubmissionTransport(
+        {
+          ...t.submission,
+          mailbox: t.mailbox,
+          heloName: options.heloName,
+          caPem: options.caPemFor?.(t.tenant),
+        },
+        { tokens, log: options.log },
+      );
+    }
     case 'smtp':
       return new SmtpTransport(t, options);
     case 'capture':

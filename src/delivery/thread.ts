@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 
 import type { Config } from '../config/schema.ts';
+import { tokenProvidersFromConfig } from '../oauth/providers.ts';
 import { type RelayEventName, RelayEvents } from '../observability/events.ts';
 import { createLogger } from '../observability/logger.ts';
 import { SqliteQueueStore } from '../queue/sqlite/store.ts';
@@ -42,10 +43,17 @@ const store = SqliteQueueStore.open({
   maxSizeBytes: config.store.maxSize ? parseSize(config.store.maxSize) : undefined,
 });
 const transports = new Map<string, Transport>();
+const { tokens, caPemFor } = tokenProvidersFromConfig(config);
 for (const [name, route] of Object.entries(config.routes)) {
   transports.set(
     name,
-    createTransport(route, { heloName: config.relay.hostname!, log: log.child({ route: name }), sandbox }),
+    createTransport(route, {
+      heloName: config.relay.hostname!,
+      log: log.child({ route: name }),
+      sandbox,
+      tokens,
+      caPemFor,
+    }),
   );
 }
 const events = new RelayEvents();

@@ -41,6 +41,8 @@ export interface Sandbox {
   /** Makes a client certificate signed by the sandbox CA (certificate-based connectors). */
   issueClientCertificate: SandboxContext['pki']['issueClientCertificate'];
   reset(): void;
+  /** Closes every open SMTP connection to the submission and MX hosts. */
+  disconnectAll(): void;
   stop(): Promise<void>;
 }
 
@@ -107,6 +109,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       faults: ctx.faults,
       tokens,
       issueClientCertificate: pki.issueClientCertificate,
+      disconnectAll() {
+        for (const h of hosts) h.disconnectAll?.();
+      },
       reset() {
         ctx.state.reset();
         ctx.counters.reset();

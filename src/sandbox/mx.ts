@@ -19,6 +19,15 @@ interface MxSession {
 export interface SmtpHost {
   port: number;
   close(): Promise<void>;
+  /** Closes every open client connection (the server side going away between messages). */
+  disconnectAll?(): void;
+}
+
+/** Destroys every connection of an smtp-server instance. */
+export function disconnectAll(server: SMTPServer): void {
+  for (const conn of (server as unknown as { connections: Set<{ _socket?: { destroy(): void } }> })
+    .connections)
+    conn._socket?.destroy();
 }
 
 /**
@@ -184,6 +193,7 @@ export async function startMxHost(
   });
   return {
     port,
+    disconnectAll: () => disconnectAll(server),
     close: () =>
       new Promise<void>((resolve) => {
         (server as unknown as { options: { closeTimeout: number } }).options.closeTimeout = 100;

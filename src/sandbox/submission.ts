@@ -11,7 +11,7 @@ import { patchSmtpServerReplies, type ReplyRewrite } from '../smtp/wire.ts';
 import { normaliseIp } from '../util/address.ts';
 import { parseSize } from '../util/units.ts';
 import { DAY_MS, MINUTE_MS, type SandboxContext, seededRandom } from './context.ts';
-import { dropConnection, type SmtpHost } from './mx.ts';
+import { disconnectAll, dropConnection, type SmtpHost } from './mx.ts';
 import { m365 } from './replies.ts';
 import { type App, findMailbox, isAccepted, type Mailbox } from './tenant.ts';
 import { AUDIENCES, type TokenService } from './tokens.ts';
@@ -222,6 +222,7 @@ export async function startSubmissionHost(
   });
   return {
     port,
+    disconnectAll: () => disconnectAll(server),
     close: () =>
       new Promise<void>((resolve) => {
         (server as unknown as { options: { closeTimeout: number } }).options.closeTimeout = 100;

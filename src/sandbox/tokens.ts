@@ -41,8 +41,8 @@ export const TOKEN_LIFETIME_S = 3599;
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 
 export class TokenService {
-  readonly #privateKey: KeyObject;
-  readonly #publicKey: KeyObject;
+  #privateKey: KeyObject;
+  #publicKey: KeyObject;
   readonly kid = randomUUID();
   /** How many tokens were issued (tests check caching and single flight with it). */
   issued = 0;
@@ -53,6 +53,16 @@ export class TokenService {
     this.#privateKey = privateKey;
     this.#publicKey = publicKey;
     this.#now = now;
+  }
+
+  /**
+   * A new signing key: every token issued so far stops verifying, as when Entra rolls its keys
+   * or a token is revoked. Tests use it to prove a relay renews its token after a 535.
+   */
+  rotateKey(): void {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    this.#privateKey = privateKey;
+    this.#publicKey = publicKey;
   }
 
   issue(input: { tenantId: string; appId: string; objectId: string; audience: Audience; roles: string[] }): {

@@ -10,6 +10,54 @@ const CASES: { rule: string; input: Parameters<typeof classifyFailure>[0] }[] = 
     input: { code: 'ETLS', responseCode: 500, response: '500 5.5.2 Error: command not recognized' },
   },
   {
+    rule: 'token-configuration',
+    input: {
+      code: 'ETOKENCONFIG',
+      message: 'token request failed: AADSTS7000215: Invalid client secret provided.',
+    },
+  },
+  {
+    rule: 'token-temporary',
+    input: { code: 'ETOKENTEMP', message: 'token request failed: connect ECONNREFUSED' },
+  },
+  {
+    rule: 'm365-submission-quota',
+    input: {
+      responseCode: 554,
+      response: '554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException',
+    },
+  },
+  {
+    rule: 'm365-tenant-limit',
+    input: {
+      responseCode: 550,
+      response:
+        "550 5.7.233 - Your message can't be sent because your tenant exceeded its daily limit for sending email to external recipients (tenant external recipient rate limit)",
+    },
+  },
+  {
+    rule: 'm365-continuous-errors',
+    input: {
+      responseCode: 550,
+      response: '550 5.2.252 Sender throttled due to continuous send as denied errors.',
+    },
+  },
+  {
+    rule: 'm365-credential',
+    input: {
+      responseCode: 535,
+      response:
+        '535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit https://aka.ms/smtp_auth_disabled for more information.',
+    },
+  },
+  {
+    rule: 'm365-sender-denied',
+    input: {
+      responseCode: 550,
+      response: '550 5.7.60 SMTP; Client does not have permissions to send as this sender',
+    },
+  },
+  {
     rule: 'smtp-5xx-with-4xx-enhanced',
     input: { responseCode: 550, response: '550 4.7.0 Temporary policy failure' },
   },
@@ -17,7 +65,10 @@ const CASES: { rule: string; input: Parameters<typeof classifyFailure>[0] }[] = 
     rule: 'smtp-size',
     input: { responseCode: 552, response: '552 5.3.4 Message size exceeds fixed maximum' },
   },
-  { rule: 'smtp-auth-5xx', input: { responseCode: 535, response: '535 5.7.3 Authentication unsuccessful' } },
+  {
+    rule: 'smtp-auth-5xx',
+    input: { responseCode: 535, response: '535 5.7.8 Authentication credentials invalid' },
+  },
   { rule: 'smtp-5xx', input: { responseCode: 550, response: '550 5.1.1 User unknown' } },
   { rule: 'smtp-4xx', input: { responseCode: 451, response: '451 4.7.0 Temporary server error' } },
   { rule: 'network', input: { code: 'ECONNECTION', message: 'connect ECONNREFUSED 127.0.0.1:9' } },

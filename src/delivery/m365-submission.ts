@@ -1,0 +1,141 @@
+import nodemailer, { type SendMailOptions, type SMTPPoolOptions, type Transporter } from 'nodemailer';
+
+import { SCOPES, TokenError, type TokenProvider } from '../oauth/token-provider.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { OutboundMessage, RecipientReply, SendResult, Transport } from './transport.ts';
+
+export interface SubmissionSettings {
+  host: string;
+  port: number;
+  servername?: string;
+  /** The licensed mailbox that authenticates (XOAUTH2 `user=`, or the LOGIN user). */
+  mailbox: string;
+  auth: 'oauth' | 'basic';
+  password?: string;
+  maxConnections: number;
+  heloName: string;
+  caPem?: string;
+}
+
+interface SentInfo {
+  rejectedErrors?: { recipient?: string; responseCode?: number; response?: string }[];
+  response: string;
+}
+
+/**
+ * Client submission to smtp.office365.com (facts §1): STARTTLS required, TLS 1.2+, AUTH
+ * XOAUTH2 with an app-only token (or LOGIN while Microsoft still allows it), at most three
+ * connections for the mailbox. A 535 with a cached token is retried once with a fresh token,
+ * because the usual cause is a token revoked or rotated between two sends.
+ */
+export class M365SubmissionTransport implements Transport {
+  readonly kind = 'm365-submission';
+  readonly #transporter: Transporter;
+  readonly #tokens: TokenProvider | null;
+  readonly #upstream: string;
+
+  constructor(settings: SubmissionSettings, deps: { tokens: TokenProvider | null; log: Logger }) {
+    this.#tokens = deps.tokens;
+    this.#upstream = `${settings.host}:${settings.port}`;
+    if (settings.auth === 'basic')
+      deps.log.warn(
+        {
+          mailbox: settings.mailbox,
+          advice:
+            'Basic authentication for SMTP AUTH is disabled by default from the end of December 2026; switch this route to auth: oauth',
+        },
+        'm365:basic-auth',
+      );
+    const tokens = this.#tokens;
+    this.#transporter = nodemailer.createTransport({
+      pool: true,
+      host: settings.host,
+      port: settings.port,
+      secure: false,
+      requireTLS: true,
+      name: settings.heloName,
+      tls: {
+        ca: settings.caPem,
+        servername: settings.servername ?? settings.host,
+        minVersion: 'TLSv1.2',
+        rejectUnauthorized: true,
+      },
+      maxConnections: settings.maxConnections,
+      maxMessages: 100,
+      logger: false,
+      auth:
+        settings.auth === 'oauth'
+          ? {
+              type: 'OAuth2',
+              user: settings.mailbox,
+              // nodemailer asks for a token whenever a connection authenticates; the provider caches.
+              provisionCallback: (
+                _user: string,
+                renew: boolean,
+                cb: (err: Error | null, token?: string, expires?: number) => void,
+              ) => {
+                tokens!.get(SCOPES.exchange, renew).then(
+                  (t) => cb(null, t.token, Date.now()),
+                  (err: unknown) => cb(err as Error),
+                );
+              },
+            }
+          : { user: settings.mailbox, pass: settings.password },
+    } as SMTPPoolOptions & { pool: true });
+  }
+
+  async send(message: OutboundMessage): Promise<SendResult> {
+    try {
+      return await this.#send(message);
+    } catch (err) {
+      const e = err as { code?: string; responseCode?: number };
+      if (this.#tokens && e.code === 'EAUTH' && e.responseCode === 535) {
+        this.#tokens.invalidate(SCOPES.exchange);
+        return this.#send(message);
+      }
+      throw tokenAware(err);
+    }
+  }
+
+  async #send(message: OutboundMessage): Promise<SendResult> {
+    try {
+      const info = (await this.#transporter.sendMail({
+        envelope: { from: message.mailFrom, to: message.recipients.map((r) => r.address) },
+        raw: message.body,
+      } as SendMailOptions)) as unknown as SentInfo;
+      const rejected = new Map((info.rejectedErrors ?? []).map((e) => [e.recipient?.toLowerCase() ?? '', e]));
+      const recipients = message.recipients.map((r): RecipientReply => {
+        const err = rejected.get(r.address.toLowerCase());
+        if (err)
+          return {
+            recipientId: r.id,
+            accepted: false,
+            reply: (err.response ?? 'rejected').trim(),
+            code: err.responseCode ?? null,
+          };
+        return {
+          recipientId: r.id,
+          accepted: true,
+          reply: info.response.trim(),
+          code: Number(info.response.slice(0, 3)) || 250,
+        };
+      });
+      return { upstream: this.#upstream, recipients };
+    } catch (err) {
+      throw tokenAware(err);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#transporter.close();
+  }
+}
+
+/** Token failures reach the classifier with a code of their own (ETOKENCONFIG / ETOKENTEMP). */
+function tokenAware(err: unknown): unknown {
+  if (err instanceof TokenError)
+    return Object.assign(err, { code: err.kind === 'configuration' ? 'ETOKENCONFIG' : 'ETOKENTEMP' });
+  const cause = (err as { cause?: unknown }).cause;
+  if (cause instanceof TokenError) return tokenAware(cause);
+  return err;
+}

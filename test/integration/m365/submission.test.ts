@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, type TestContext } from 'node:test';
+
+import nodemailer, { type SendMailOptions } from 'nodemailer';
+
+import { type Sandbox, startSandbox } from '../../../src/sandbox/index.ts';
+import { DEMO } from '../../../src/sandbox/tenant.ts';
+import { queuedId, startTestRelay, tempDir, untilMessage, waitFor } from '../../helpers/relay.ts';
+
+/** A relay whose default route is Microsoft 365 client submission into the sandbox tenant. */
+async function relayTo(
+  t: TestContext,
+  sb: Sandbox,
+  extra: { secret?: string; auth?: 'oauth' | 'basic'; password?: string } = {},
+) {
+  const dir = tempDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const ca = join(dir, 'sandbox-ca.pem');
+  writeFileSync(ca, sb.caPem);
+  const relay = await startTestRelay({
+    microsoft365: {
+      tenants: {
+        contoso: {
+          tenantId: DEMO.tenantId,
+          clientId: DEMO.clientId,
+          clientSecret: extra.secret ?? DEMO.clientSecret,
+          authorityHost: sb.http.url,
+          ca,
+        },
+      },
+    },
+    routes: {
+      default: {
+        transport: {
+          kind: 'm365',
+          tenant: 'contoso',
+          mailbox: 'scanner@contoso.com',
+          submission: {
+            host: '127.0.0.1',
+            port: sb.submission.port,
+            servername: 'smtp.office365.com',
+            auth: extra.auth ?? 'oauth',
+            password: extra.password,
+          },
+        },
+      },
+    },
+    delivery: { retrySchedule: '1h' },
+  });
+  t.after(() => relay.cleanup());
+  return relay;
+}
+
+async function send(port: number, mail: SendMailOptions) {
+  const device = nodemailer.createTransport({ host: '127.0.0.1', port, ignoreTLS: true });
+  try {
+    return queuedId((await device.sendMail(mail)).response);
+  } finally {
+    device.close();
+  }
+}
+
+test('client submission with an app-only OAuth2 token: delivered to the mailbox, envelope intact (Bcc included), copy in Sent Items', async (t) => {
+  const sb = await startSandbox();
+  t.after(() => sb.stop());
+  const relay = await relayTo(t, sb);
+  const id = await send(relay.port, {
+    envelope: { from: 'scanner@contoso.com', to: ['alice@contoso.com', 'partner@fabrikam.com'] },
+    raw: 'From: scanner@contoso.com\r\nTo: alice@contoso.com\r\nSubject: scan\r\n\r\npdf\r\n',
+  });
+  const m = await untilMessage(relay.store, id, (x) => x.state === 'done', 'delivered');
+  assert.deepEqual(
+    m.recipients.map((r) => r.state),
+    ['delivered', 'delivered'],
+  );
+  assert.match(m.recipients[0]!.lastReply!, /^250 2\.0\.0 OK <.*> \[Hostname=/);
+  assert.equal(m.history[0]!.transport, 'm365-submission');
+  assert.equal(sb.state.folder('alice@contoso.com', 'Inbox').length, 1);
+  assert.equal(sb.state.folder('scanner@contoso.com', 'SentItems').length, 1);
+  assert.deepEqual(
+    sb.state.trace({ recipient: 'partner@fabrikam.com' }).map((r) => r.events[1]!.event),
+    ['Send external'],
+    'the envelope-only recipient went out too',
+  );
+});
+
+test('a token that stopped working mid-run (535) is renewed once and the message goes through', async (t) => {
+  const sb = await startSandbox();
+  t.after(() => sb.stop());
+  const relay = await relayTo(t, sb);
+  await untilMessage(
+    relay.store,
+    await send(relay.port, { from: 'scanner@contoso.com', to: 'alice@contoso.com', text: 'one' }),
+    (x) => x.state === 'done',
+    'first',
+  );
+  const issued = sb.tokens.issued;
+  sb.tokens.rotateKey(); // every token the relay holds is now refused with 535 5.7.3
+  sb.disconnectAll(); // so the next message must authenticate again
+  const m = await untilMessage(
+    relay.store,
+    await send(relay.port, { from: 'scanner@contoso.com', to: 'alice@contoso.com', text: 'two' }),
+    (x) => x.state === 'done',
+    'second',
+  );
+  assert.equal(m.recipients[0]!.state, 'delivered');
+  assert.equal(m.attempts, 1, 'within the same attempt');
+  assert.ok(sb.tokens.issued > issued, 'a new token was fetched');
+});
+
+test('consent revoked (no SMTP.SendAsApp) keeps the mail queued as a credential problem; a bad secret too, with its AADSTS code', async (t) => {
+  const sb = await startSandbox();
+  t.after(() => sb.stop());
+  sb.tenant.apps[0]!.permissions = ['Mail.Send'];
+  const relay = await relayTo(t, sb);
+  const m = await untilMessage(
+    relay.store,
+    await send(relay.port, { from: 'scanner@contoso.com', to: 'alice@contoso.com', text: 'x' }),
+    (x) => x.attempts === 1,
+    'attempt',
+  );
+  assert.equal(m.recipients[0]!.state, 'deferred');
+  assert.equal(m.history[0]!.category, 'credential');
+  assert.match(m.recipients[0]!.lastReply!, /^535 5\.7\.3 Authentication unsuccessful/);
+
+  const bad = await relayTo(t, sb, { secret: 'definitely-wrong' });
+  const b = await untilMessage(
+    bad.store,
+    await send(bad.port, { from: 'scanner@contoso.com', to: 'alice@contoso.com', text: 'x' }),
+    (x) => x.attempts === 1,
+    'attempt',
+  );
+  assert.equal(b.recipients[0]!.state, 'deferred');
+  assert.equal(b.history[0]!.category, 'credential');
+  assert.match(b.recipients[0]!.lastReply!, /AADSTS7000215/);
+});
+
+test('SMTP AUTH switched off for the tenant: 535 5.7.139 classified as credential, mail kept', async (t) => {
+  const sb = await startSandbox();
+  t.after(() => sb.stop());
+  sb.tenant.organization.smtpClientAuthenticationDisabled = true;
+  sb.tenant.mailboxes[1]!.smtpAuth = 'inherit';
+  const relay = await relayTo(t, sb);
+  const m = await untilMessage(
+    relay.store,
+    await send(relay.port, { from: 'scanner@contoso.com', to: 'alice@contoso.com', text: 'x' }),
+    (x) => x.attempts === 1,
+    'attempt',
+  );
+  assert.equal(m.recipients[0]!.state, 'deferred');
+  assert.equal(m.history[0]!.category, 'credential');
+  assert.match(m.recipients[0]!.lastReply!, /SmtpClientAuthentication is disabled for the Tenant/);
+});
+
+test('a From the mailbox may not use is classified sender-denied and kept; Basic LOGIN works with a startup warning', async (t) => {
+  const sb = await startSandbox();
+  t.after(() => sb.stop());
+  const relay = await relayTo(t, sb);
+  const m = await untilMessage(
+    relay.store,
+    await send(relay.port, { from: 'printer@contoso.com', to: 'alice@contoso.com', text: 'x' }),
+    (x) => x.attempts === 1,
+    'attempt',
+  );
+  assert.equal(m.history[0]!.category, 'sender-denied');
+  const basic = await relayTo(t, sb, { auth: 'basic', password: 'scanner-password' });
+  await untilMessage(
+    basic.store,
+    await send(basic.port, { from: 'scanner@contoso.com', to: 'alice@contoso.com', text: 'x' }),
+    (x) => x.state === 'done',
+    'basic',
+  );
+  await waitFor(() => sb.state.folder('alice@contoso.com', 'Inbox').length === 1, 'arrival');
+});
