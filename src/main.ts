@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 
 import type { Config } from './config/schema.ts';
+import type { SandboxEndpoint } from './delivery/factory.ts';
 import { DeliveryThread } from './delivery/thread-client.ts';
 import { RelayError } from './errors.ts';
 import { RelayEvents } from './observability/events.ts';
@@ -63,9 +64,7 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
         log: log.child({ component: 'sandbox' }),
       });
     }
-    const endpoint = sandbox
-      ? { host: sandbox.mx.host, port: sandbox.mx.port, servername: sandbox.mx.name, caPem: sandbox.caPem }
-      : undefined;
+    const endpoint = sandbox ? sandboxEndpoint(sandbox) : undefined;
     delivery = await DeliveryThread.start(
       config,
       owner,
@@ -117,6 +116,23 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
     lock.release();
     throw err;
   }
+}
+
+/** What the delivery thread needs to reach the in-process sandbox: ports, CA, and the demo app (first app, first sendable mailbox). */
+function sandboxEndpoint(sandbox: Sandbox): SandboxEndpoint {
+  const app = sandbox.tenant.apps[0];
+  return {
+    host: sandbox.mx.host,
+    port: sandbox.mx.port,
+    servername: sandbox.mx.name,
+    submissionPort: sandbox.submission.port,
+    authorityHost: sandbox.http.url,
+    tenantId: sandbox.tenant.tenantId,
+    clientId: app?.clientId ?? '',
+    clientSecret: app?.secrets[0] ?? '',
+    mailbox: app?.fullAccess[0] ?? sandbox.tenant.mailboxes[0]?.address ?? '',
+    caPem: sandbox.caPem,
+  };
 }
 
 /** Finished messages stay listed for store.keepDelivered, then are purged hourly. */

@@ -138,6 +138,12 @@ export const SandboxTransportSchema = z.strictObject({
   kind: z
     .literal('sandbox')
     .describe('Delivers into the built-in Microsoft 365 sandbox tenant, started in the same process (demo)'),
+  method: z
+    .enum(['submission', 'mx'])
+    .default('submission')
+    .describe(
+      'submission: as scanner@contoso.com with an OAuth2 app token; mx: anonymously into the tenant MX',
+    ),
 });
 
 export const TransportSchema = z.discriminatedUnion('kind', [
@@ -246,7 +252,7 @@ export const ConfigSchema = z.strictObject({
       z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'route names are lower-case letters, digits, - and _'),
       RouteSchema,
     )
-    .default({ default: { transport: { kind: 'sandbox' }, concurrency: 10 } })
+    .default({ default: { transport: { kind: 'sandbox', method: 'submission' }, concurrency: 10 } })
     .describe('Named delivery routes'),
   microsoft365: z
     .strictObject({

@@ -1,17 +1,25 @@
 import type { RouteConfig } from '../config/schema.ts';
 import { RelayError } from '../errors.ts';
-import type { TokenProvider } from '../oauth/token-provider.ts';
+import { TokenProvider } from '../oauth/token-provider.ts';
 import type { Logger } from '../observability/logger.ts';
 import { CaptureTransport } from './capture.ts';
 import { M365SubmissionTransport } from './m365-submission.ts';
 import { SmtpTransport } from './smtp.ts';
 import type { Transport } from './transport.ts';
 
-/** Where the in-process sandbox's MX listens and the CA that signed its certificate. */
+/** Where the in-process sandbox listens, the CA that signed its certificates, and the demo app's credentials. */
 export interface SandboxEndpoint {
   host: string;
+  /** MX host port and name. */
   port: number;
   servername: string;
+  submissionPort: number;
+  authorityHost: string;
+  tenantId: string;
+  clientId: string;
+  clientSecret: string;
+  /** The demo's service account, which the demo app may send as. */
+  mailbox: string;
   caPem: string;
 }
 
@@ -56,6 +64,29 @@ export function createTransport(
           'ERELAY_TRANSPORT_CONFIG',
           'a route uses the sandbox, but no sandbox is running',
         );
+      if (t.method === 'submission') {
+        // Client submission with an app-only OAuth2 token, exactly as against a real tenant.
+        const tokens = new TokenProvider({
+          tenantId: sb.tenantId,
+          clientId: sb.clientId,
+          clientSecret: sb.clientSecret,
+          authorityHost: sb.authorityHost,
+          caPem: sb.caPem,
+        });
+        return new M365SubmissionTransport(
+          {
+            host: sb.host,
+            port: sb.submissionPort,
+            servername: 'smtp.office365.com',
+            mailbox: sb.mailbox,
+            auth: 'oauth',
+            maxConnections: 3,
+            heloName: options.heloName,
+            caPem: sb.caPem,
+          },
+          { tokens, log: options.log },
+        );
+      }
       // The demo tenant's MX, with STARTTLS required and the sandbox CA as the only extra trust.
       return new SmtpTransport(
         {

@@ -153,6 +153,12 @@ test(
     );
     const item = relay.sandbox!.state.folder('alice@contoso.com', 'Inbox')[0]!;
     assert.equal(item.subject, 'quick start');
+    assert.equal(
+      item.via,
+      'submission',
+      'client submission with an OAuth2 app token, as against a real tenant',
+    );
+    assert.equal(relay.sandbox!.state.folder('scanner@contoso.com', 'SentItems').length, 1);
     assert.match(item.raw.toString(), /^Received: from .*\s+by relay\.test \(Bridgehead\)/s);
   },
 );

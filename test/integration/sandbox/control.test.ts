@@ -54,7 +54,10 @@ test('control API: mailboxes, folder listing, one raw message, trace with wildca
 });
 
 test('the relay retries a 451 4.7.0 PRX from the sandbox MX and delivers on the next attempt', async (t) => {
-  const relay = await startTestRelay({ delivery: { retrySchedule: '200ms' } });
+  const relay = await startTestRelay({
+    delivery: { retrySchedule: '200ms' },
+    routes: { default: { transport: { kind: 'sandbox', method: 'mx' } } },
+  });
   t.after(() => relay.cleanup());
   relay.sandbox!.faults.smtpTempErrorRatio = 1;
   const device = nodemailer.createTransport({ host: '127.0.0.1', port: relay.port, ignoreTLS: true });
