@@ -103,10 +103,12 @@ export const M365TransportSchema = z.strictObject({
   kind: z.literal('m365').describe('Microsoft 365 (Exchange Online)'),
   tenant: z.string().min(1).describe('Name of the tenant under microsoft365.tenants'),
   methods: z
-    .array(z.enum(['submission']))
+    .array(z.enum(['submission', 'graph']))
     .min(1)
     .default(['submission'])
-    .describe('Delivery methods in order of preference (submission = smtp.office365.com with OAuth2)'),
+    .describe(
+      'Methods in order of preference; a method-level failure falls over to the next (submission, graph)',
+    ),
   mailbox: z
     .email()
     .describe('The licensed mailbox that sends (SMTP AUTH user); it needs SendAs for other From addresses'),
@@ -132,6 +134,15 @@ export const M365TransportSchema = z.strictObject({
     })
     .prefault({})
     .describe('Settings of the client submission method'),
+  graph: z
+    .strictObject({
+      baseUrl: z
+        .url()
+        .default('https://graph.microsoft.com')
+        .describe('Graph endpoint (national clouds have their own)'),
+    })
+    .prefault({})
+    .describe('Settings of the Graph sendMail method'),
 });
 
 export const SandboxTransportSchema = z.strictObject({

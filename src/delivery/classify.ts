@@ -23,6 +23,9 @@ export interface FailureInput {
   /** Error code (nodemailer's ECONNECTION, Node's ECONNREFUSED, ...). */
   code?: string | null;
   message?: string;
+  /** Graph: HTTP status and error code (error.code in the JSON body). */
+  httpStatus?: number | null;
+  graphCode?: string | null;
 }
 
 interface Rule {
@@ -75,6 +78,41 @@ export const RULES: readonly Rule[] = [
       (f.responseCode === 535 || f.responseCode === 550 || f.responseCode === 530),
     action: 'retry',
     category: 'credential',
+  },
+  // Graph (facts §5): the HTTP status and error code decide, before the SMTP rules.
+  { name: 'graph-throttled', test: (f) => f.httpStatus === 429, action: 'retry', category: 'throttled' },
+  {
+    name: 'graph-too-large',
+    test: (f) => f.graphCode === 'ErrorMessageTooLargeForGraph' || f.httpStatus === 413,
+    action: 'retry',
+    category: 'too-large-for-method',
+  },
+  {
+    name: 'graph-send-as-denied',
+    test: (f) => f.graphCode === 'ErrorSendAsDenied',
+    action: 'retry',
+    category: 'sender-denied',
+  },
+  {
+    name: 'graph-access',
+    test: (f) =>
+      f.httpStatus === 401 ||
+      ['ErrorAccessDenied', 'MailboxNotEnabledForRESTAPI', 'ErrorInvalidUser'].includes(f.graphCode ?? ''),
+    action: 'retry',
+    category: 'credential',
+  },
+  {
+    name: 'graph-invalid-recipients',
+    test: (f) => f.graphCode === 'ErrorInvalidRecipients',
+    action: 'fail',
+    category: 'rejected',
+  },
+  { name: 'graph-5xx', test: (f) => (f.httpStatus ?? 0) >= 500, action: 'retry', category: 'temporary' },
+  {
+    name: 'graph-4xx',
+    test: (f) => (f.httpStatus ?? 0) >= 400 && (f.httpStatus ?? 0) < 500,
+    action: 'fail',
+    category: 'rejected',
   },
   // The mailbox may not send as this From: a SendAs grant or a sender-identity setting is missing.
   {
@@ -153,12 +191,21 @@ export function classifyFailure(f: FailureInput): Verdict {
 
 /** Verdict for a thrown error (nodemailer and Node errors carry code/responseCode/response). */
 export function classifyError(err: unknown): Verdict {
-  const e = (err ?? {}) as { responseCode?: number; response?: string; code?: string; message?: string };
+  const e = (err ?? {}) as {
+    responseCode?: number;
+    response?: string;
+    code?: string;
+    message?: string;
+    status?: number;
+    graphCode?: string;
+  };
   return classifyFailure({
     responseCode: e.responseCode,
     response: e.response,
     code: e.code,
     message: e.message,
+    httpStatus: e.code === 'EGRAPH' ? e.status : undefined,
+    graphCode: e.code === 'EGRAPH' ? e.graphCode : undefined,
   });
 }
 

@@ -3,6 +3,8 @@ import { RelayError } from '../errors.ts';
 import { TokenProvider } from '../oauth/token-provider.ts';
 import type { Logger } from '../observability/logger.ts';
 import { CaptureTransport } from './capture.ts';
+import { GraphTransport } from './graph.ts';
+import { M365Transport } from './m365.ts';
 import { M365SubmissionTransport } from './m365-submission.ts';
 import { SmtpTransport } from './smtp.ts';
 import type { Transport } from './transport.ts';
@@ -37,21 +39,28 @@ export function createTransport(
   const t = route.transport;
   switch (t.kind) {
     case 'm365': {
-      const tokens = t.submission.auth === 'oauth' ? (options.tokens?.(t.tenant) ?? null) : null;
-      if (t.submission.auth === 'oauth' && !tokens)
-        throw new RelayError(
-          'ERELAY_TRANSPORT_CONFIG',
-          `no token provider for Microsoft 365 tenant "${t.tenant}"`,
+      const tokens = options.tokens?.(t.tenant) ?? null;
+      const caPem = options.caPemFor?.(t.tenant);
+      const methods = t.methods.map((method): Transport => {
+        if (method === 'graph') {
+          if (!tokens)
+            throw new RelayError(
+              'ERELAY_TRANSPORT_CONFIG',
+              `Graph needs the app credentials of tenant "${t.tenant}"`,
+            );
+          return new GraphTransport({ baseUrl: t.graph.baseUrl, mailbox: t.mailbox, caPem }, tokens);
+        }
+        if (t.submission.auth === 'oauth' && !tokens)
+          throw new RelayError(
+            'ERELAY_TRANSPORT_CONFIG',
+            `no token provider for Microsoft 365 tenant "${t.tenant}"`,
+          );
+        return new M365SubmissionTransport(
+          { ...t.submission, mailbox: t.mailbox, heloName: options.heloName, caPem },
+          { tokens: t.submission.auth === 'oauth' ? tokens : null, log: options.log },
         );
-      return new M365SubmissionTransport(
-        {
-          ...t.submission,
-          mailbox: t.mailbox,
-          heloName: options.heloName,
-          caPem: options.caPemFor?.(t.tenant),
-        },
-        { tokens, log: options.log },
-      );
+      });
+      return methods.length === 1 ? methods[0]! : new M365Transport(methods);
     }
     case 'smtp':
       return new SmtpTransport(t, options);

@@ -174,3 +174,101 @@ test('a From the mailbox may not use is classified sender-denied and kept; Basic
   );
   await waitFor(() => sb.state.folder('alice@contoso.com', 'Inbox').length === 1, 'arrival');
 });
+
+async function relayWithMethods(t: TestContext, sb: Sandbox, methods: string[]) {
+  const dir = tempDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const ca = join(dir, 'sandbox-ca.pem');
+  writeFileSync(ca, sb.caPem);
+  const relay = await startTestRelay({
+    microsoft365: {
+      tenants: {
+        contoso: {
+          tenantId: DEMO.tenantId,
+          clientId: DEMO.clientId,
+          clientSecret: DEMO.clientSecret,
+          authorityHost: sb.http.url,
+          ca,
+        },
+      },
+    },
+    routes: {
+      default: {
+        transport: {
+          kind: 'm365',
+          tenant: 'contoso',
+          mailbox: 'scanner@contoso.com',
+          methods,
+          submission: { host: '127.0.0.1', port: sb.submission.port, servername: 'smtp.office365.com' },
+          graph: { baseUrl: sb.http.url },
+        },
+      },
+    },
+    delivery: { retrySchedule: '1h' },
+  });
+  t.after(() => relay.cleanup());
+  return relay;
+}
+
+test('Graph sendMail: the envelope decides (Bcc added for envelope-only recipients, header-only ones dropped)', async (t) => {
+  const sb = await startSandbox();
+  t.after(() => sb.stop());
+  const relay = await relayWithMethods(t, sb, ['graph']);
+  const id = await send(relay.port, {
+    envelope: { from: 'scanner@contoso.com', to: ['alice@contoso.com', 'scanner@contoso.com'] },
+    raw: 'From: scanner@contoso.com\r\nTo: alice@contoso.com, stray@fabrikam.com\r\nSubject: via graph\r\n\r\nx\r\n',
+  });
+  const m = await untilMessage(relay.store, id, (x) => x.state === 'done', 'delivered');
+  assert.match(m.recipients[0]!.lastReply!, /^202 Accepted by Graph \(request-id [0-9a-f-]{36}\)$/);
+  assert.equal(m.history[0]!.transport, 'm365-graph');
+  assert.equal(sb.state.folder('alice@contoso.com', 'Inbox').length, 1);
+  assert.equal(
+    sb.state.folder('scanner@contoso.com', 'Inbox').length,
+    1,
+    'the envelope-only recipient got it (Bcc)',
+  );
+  assert.doesNotMatch(sb.state.folder('alice@contoso.com', 'Inbox')[0]!.raw.toString(), /^Bcc:/im);
+  assert.equal(
+    sb.state.trace({ recipient: 'stray@fabrikam.com' }).length,
+    0,
+    'header-only recipient not sent to',
+  );
+});
+
+test('failover: SMTP AUTH switched off for the tenant, so the route falls over from submission to Graph in the same attempt', async (t) => {
+  const sb = await startSandbox();
+  t.after(() => sb.stop());
+  sb.tenant.organization.smtpClientAuthenticationDisabled = true;
+  sb.tenant.mailboxes[1]!.smtpAuth = 'inherit';
+  const relay = await relayWithMethods(t, sb, ['submission', 'graph']);
+  const m = await untilMessage(
+    relay.store,
+    await send(relay.port, {
+      from: 'scanner@contoso.com',
+      to: 'alice@contoso.com',
+      subject: 'failover',
+      text: 'x',
+    }),
+    (x) => x.state === 'done',
+    'delivered',
+  );
+  assert.equal(m.attempts, 1);
+  assert.equal(m.history[0]!.transport, 'm365-submission>m365-graph');
+  assert.match(m.history[0]!.upstream!, /^m365-graph /);
+  assert.equal(sb.state.folder('alice@contoso.com', 'Inbox')[0]!.via, 'graph');
+});
+
+test('a Graph 429 storm defers the message as throttled (no failover for a temporary refusal)', async (t) => {
+  const sb = await startSandbox({ faults: { graphThrottleRatio: 1 } });
+  t.after(() => sb.stop());
+  const relay = await relayWithMethods(t, sb, ['graph', 'submission']);
+  const m = await untilMessage(
+    relay.store,
+    await send(relay.port, { from: 'scanner@contoso.com', to: 'alice@contoso.com', text: 'x' }),
+    (x) => x.attempts === 1,
+    'attempt',
+  );
+  assert.equal(m.recipients[0]!.state, 'deferred');
+  assert.equal(m.history[0]!.category, 'throttled', m.recipients[0]!.lastReply!);
+  assert.equal(sb.state.folder('alice@contoso.com', 'Inbox').length, 0);
+});

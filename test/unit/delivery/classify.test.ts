@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { classifyError, classifyFailure, RULES } from '../../../src/delivery/classify.ts';
+import { GraphError } from '../../../src/delivery/graph.ts';
 
 /** One case per rule row: the input, and the rule that must decide it. */
 const CASES: { rule: string; input: Parameters<typeof classifyFailure>[0] }[] = [
@@ -57,6 +58,13 @@ const CASES: { rule: string; input: Parameters<typeof classifyFailure>[0] }[] = 
       response: '550 5.7.60 SMTP; Client does not have permissions to send as this sender',
     },
   },
+  { rule: 'graph-throttled', input: { httpStatus: 429, graphCode: 'ApplicationThrottled' } },
+  { rule: 'graph-too-large', input: { httpStatus: 413, graphCode: 'RequestBodyTooLarge' } },
+  { rule: 'graph-send-as-denied', input: { httpStatus: 403, graphCode: 'ErrorSendAsDenied' } },
+  { rule: 'graph-access', input: { httpStatus: 404, graphCode: 'MailboxNotEnabledForRESTAPI' } },
+  { rule: 'graph-invalid-recipients', input: { httpStatus: 400, graphCode: 'ErrorInvalidRecipients' } },
+  { rule: 'graph-5xx', input: { httpStatus: 503, graphCode: 'ServiceUnavailable' } },
+  { rule: 'graph-4xx', input: { httpStatus: 400, graphCode: 'ErrorMimeContentInvalidBase64String' } },
   {
     rule: 'smtp-5xx-with-4xx-enhanced',
     input: { responseCode: 550, response: '550 4.7.0 Temporary policy failure' },
@@ -101,4 +109,18 @@ test('anything unknown is retried, never failed', () => {
   assert.deepEqual([v.action, v.category], ['retry', 'unknown']);
   assert.equal(classifyError(undefined).action, 'retry');
   assert.equal(classifyError({ code: 'EWEIRD' }).reply, 'EWEIRD');
+});
+
+test('a GraphError reaches the Graph rows through classifyError', () => {
+  assert.equal(
+    classifyError(new GraphError(429, 'ApplicationThrottled', 'over its limit', 1000, 'r1')).category,
+    'throttled',
+  );
+  assert.deepEqual(
+    [
+      classifyError(new GraphError(400, 'ErrorInvalidRecipients', 'no recipients', null, null)).action,
+      classifyError(new GraphError(403, 'ErrorAccessDenied', 'denied', null, null)).category,
+    ],
+    ['fail', 'credential'],
+  );
 });

@@ -1,0 +1,51 @@
+import { classifyError } from './classify.ts';
+import type { OutboundMessage, SendResult, Transport } from './transport.ts';
+
+/**
+ * Categories that say "this method cannot carry this message now" rather than "this message
+ * cannot be delivered": the route then tries its next method within the same attempt.
+ * (SMTP AUTH switched off, a token or permission problem, too big for Graph, an unreachable host.)
+ */
+export const METHOD_LEVEL_CATEGORIES = new Set([
+  'credential',
+  'token',
+  'too-large-for-method',
+  'network',
+  'tls',
+  'auth',
+  'dns',
+  'sender-denied',
+]);
+
+/**
+ * A Microsoft 365 route: its methods in order of preference. The first that takes the message
+ * is used; a method-level failure falls over to the next; the last failure is what the worker
+ * classifies when every method failed.
+ */
+export class M365Transport implements Transport {
+  readonly kind: string;
+  readonly #methods: Transport[];
+
+  constructor(methods: Transport[]) {
+    this.#methods = methods;
+    this.kind = methods.map((m) => m.kind).join('>');
+  }
+
+  async send(message: OutboundMessage): Promise<SendResult> {
+    let lastError: unknown;
+    for (const method of this.#methods) {
+      try {
+        const result = await method.send(message);
+        return { ...result, upstream: `${method.kind} ${result.upstream}` };
+      } catch (err) {
+        lastError = err;
+        if (!METHOD_LEVEL_CATEGORIES.has(classifyError(err).category)) throw err;
+      }
+    }
+    throw lastError;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#methods.map((m) => m.close()));
+  }
+}
