@@ -117,12 +117,31 @@ function crossCheck(config: Config): ConfigIssue[] {
         path: `routes.${name}.transport.tenant`,
         message: `tenant "${t.tenant}" is not defined under microsoft365.tenants`,
       });
-    else if (t.submission.auth === 'oauth' && !tenant.clientSecret && !tenant.certificate)
+    else if (
+      (t.methods.includes('graph') || (t.methods.includes('submission') && t.submission.auth === 'oauth')) &&
+      !tenant.clientSecret &&
+      !tenant.certificate
+    )
       issues.push({
         path: `microsoft365.tenants.${t.tenant}`,
         message: 'OAuth needs clientSecret or certificate',
       });
-    if (t.submission.auth === 'basic' && !t.submission.password)
+    if (t.methods.some((m) => m === 'direct-send' || m === 'connector') && !t.mx.host)
+      issues.push({
+        path: `routes.${name}.transport.mx.host`,
+        message: 'direct-send and connector need the tenant MX host',
+      });
+    if (
+      t.methods.length === 1 &&
+      t.methods[0] === 'direct-send' &&
+      tenant &&
+      tenant.acceptedDomains.length === 0
+    )
+      issues.push({
+        path: `microsoft365.tenants.${t.tenant}.acceptedDomains`,
+        message: 'a direct-send route needs the accepted domains, to refuse other recipients',
+      });
+    if (t.methods.includes('submission') && t.submission.auth === 'basic' && !t.submission.password)
       issues.push({
         path: `routes.${name}.transport.submission.password`,
         message: 'auth basic needs the mailbox password',

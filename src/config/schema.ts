@@ -103,7 +103,7 @@ export const M365TransportSchema = z.strictObject({
   kind: z.literal('m365').describe('Microsoft 365 (Exchange Online)'),
   tenant: z.string().min(1).describe('Name of the tenant under microsoft365.tenants'),
   methods: z
-    .array(z.enum(['submission', 'graph']))
+    .array(z.enum(['submission', 'graph', 'direct-send', 'connector']))
     .min(1)
     .default(['submission'])
     .describe(
@@ -143,6 +143,34 @@ export const M365TransportSchema = z.strictObject({
     })
     .prefault({})
     .describe('Settings of the Graph sendMail method'),
+  mx: z
+    .strictObject({
+      host: z
+        .string()
+        .optional()
+        .describe(
+          'The tenant MX host for direct send and connector relay, e.g. contoso-com.mail.protection.outlook.com',
+        ),
+      port: port.default(25).describe('MX port'),
+      servername: z.string().optional().describe('Name to verify the certificate against (default: host)'),
+      tls: z
+        .enum(['opportunistic', 'required'])
+        .default('required')
+        .describe(
+          'STARTTLS to the MX: required (default) or opportunistic (direct send only; connectors always require it)',
+        ),
+      clientCert: z
+        .strictObject({
+          cert: z.string().describe('PEM certificate chain'),
+          key: z.string().describe('PEM private key'),
+        })
+        .optional()
+        .describe(
+          'Client certificate for a certificate-based inbound connector (CN/SAN in an accepted domain)',
+        ),
+    })
+    .prefault({})
+    .describe('Settings of the direct-send and connector methods'),
 });
 
 export const SandboxTransportSchema = z.strictObject({
@@ -272,6 +300,12 @@ export const ConfigSchema = z.strictObject({
           z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'tenant names are lower-case letters, digits, - and _'),
           z.strictObject({
             tenantId: z.string().min(1).describe('Directory (tenant) id or its initial domain'),
+            acceptedDomains: z
+              .array(z.string())
+              .default([])
+              .describe(
+                'The tenant accepted domains; a direct-send-only route refuses other recipients at RCPT',
+              ),
             clientId: z.uuid().describe('Application (client) id of the Entra app registration'),
             clientSecret: secret('Client secret of the app registration'),
             certificate: z

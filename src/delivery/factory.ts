@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 import type { RouteConfig } from '../config/schema.ts';
 import { RelayError } from '../errors.ts';
 import { TokenProvider } from '../oauth/token-provider.ts';
@@ -39,9 +41,35 @@ export function createTransport(
   const t = route.transport;
   switch (t.kind) {
     case 'm365': {
-      const tokens = options.tokens?.(t.tenant) ?? null;
+      const needsToken =
+        t.methods.includes('graph') || (t.methods.includes('submission') && t.submission.auth === 'oauth');
+      const tokens = needsToken ? (options.tokens?.(t.tenant) ?? null) : null;
       const caPem = options.caPemFor?.(t.tenant);
       const methods = t.methods.map((method): Transport => {
+        if (method === 'direct-send' || method === 'connector') {
+          const clientCert =
+            method === 'connector' && t.mx.clientCert
+              ? {
+                  certPem: readFileSync(t.mx.clientCert.cert, 'utf8'),
+                  keyPem: readFileSync(t.mx.clientCert.key, 'utf8'),
+                }
+              : undefined;
+          return new SmtpTransport(
+            {
+              kind: 'smtp',
+              host: t.mx.host!,
+              port: t.mx.port,
+              servername: t.mx.servername,
+              // Connectors always require TLS (the certificate is presented in the handshake).
+              security: method === 'connector' || t.mx.tls === 'required' ? 'starttls' : 'opportunistic',
+              maxConnections: 5,
+              maxMessagesPerConnection: 100,
+              connectionTimeout: '30s',
+              socketTimeout: '5m',
+            },
+            { heloName: options.heloName, log: options.log, caPem, clientCert, kind: `m365-${method}` },
+          );
+        }
         if (method === 'graph') {
           if (!tokens)
             throw new RelayError(

@@ -27,11 +27,21 @@ interface SentInfo {
  * Certificate verification is always on; `ca` adds trust anchors for a private CA.
  */
 export class SmtpTransport implements Transport {
-  readonly kind = 'smtp';
+  readonly kind: string;
   readonly #transporter: Transporter;
   readonly #upstream: string;
 
-  constructor(config: SmtpTransportConfig, options: { heloName: string; log: Logger; caPem?: string }) {
+  constructor(
+    config: SmtpTransportConfig,
+    options: {
+      heloName: string;
+      log: Logger;
+      caPem?: string;
+      clientCert?: { certPem: string; keyPem: string };
+      kind?: string;
+    },
+  ) {
+    this.kind = options.kind ?? 'smtp';
     this.#upstream = `${config.host}:${config.port}`;
     let ca: Buffer | string | undefined = options.caPem;
     if (config.ca) {
@@ -58,7 +68,15 @@ export class SmtpTransport implements Transport {
       secure: config.security === 'implicit',
       requireTLS: config.security === 'starttls',
       ignoreTLS: config.security === 'none',
-      tls: { ca, servername: config.servername, minVersion: 'TLSv1.2', rejectUnauthorized: true },
+      tls: {
+        ca,
+        servername: config.servername,
+        minVersion: 'TLSv1.2',
+        rejectUnauthorized: true,
+        // A certificate-based inbound connector identifies the relay by this certificate (full chain).
+        cert: options.clientCert?.certPem,
+        key: options.clientCert?.keyPem,
+      },
       auth: config.auth ? { user: config.auth.user, pass: config.auth.pass } : undefined,
       authMethod: config.auth?.method,
       maxConnections: config.maxConnections,

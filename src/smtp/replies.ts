@@ -67,6 +67,12 @@ export const replies = {
       `Too many recipients: at most ${limit} per message, send the rest in another message`,
     ),
   badRecipientSyntax: () => reply(501, '5.1.3', 'Bad recipient address syntax'),
+  outsideDirectSend: (recipient: string, domains: string) =>
+    reply(
+      550,
+      '5.7.1',
+      `${recipient} is outside ${domains || 'the tenant'}: this relay sends by Microsoft 365 direct send, which only reaches the tenant's own mailboxes`,
+    ),
   badSenderSyntax: () => reply(501, '5.1.7', 'Bad sender address syntax'),
 
   commandUnrecognized: () => reply(500, '5.5.2', 'Command not recognized'),

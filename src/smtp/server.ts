@@ -13,6 +13,7 @@ import type { Config, ListenerConfig } from '../config/schema.ts';
 import { RelayError } from '../errors.ts';
 import type { RelayEvents } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
+import { directSendOutsideTenant } from '../policy/recipients.ts';
 import { isStoreFull } from '../queue/sqlite/store.ts';
 import type { NewRecipient, QueueStore } from '../queue/store.ts';
 import { cidrMatcher, normaliseIp } from '../util/address.ts';
@@ -142,7 +143,13 @@ export class InboundServer {
       logger: false,
       onConnect: (session, cb) => cb(this.#onConnect(session, name) ?? undefined),
       onMailFrom: (_address: SMTPServerAddress, _session, cb) => cb(),
-      onRcptTo: (_address: SMTPServerAddress, _session, cb) => cb(),
+      onRcptTo: (address: SMTPServerAddress, session, cb) => {
+        const outside = directSendOutsideTenant(config, config.relay.defaultRoute, address.address);
+        if (!outside) return cb();
+        const refusal = replies.outsideDirectSend(address.address, outside.join(', '));
+        this.#rejected(session, 'rcpt', refusal);
+        cb(refusal);
+      },
       onData: (stream, session, cb) => this.#onData(stream, session, name, cb),
       onClose: (session) => this.#onClose(session),
     };

@@ -1,0 +1,20 @@
+import type { Config } from '../config/schema.ts';
+import { domainOf } from '../util/address.ts';
+
+/**
+ * Refuses at RCPT what a route cannot deliver, so the device hears it at once instead of a
+ * bounce an hour later. Today: a route that only does Microsoft 365 direct send reaches the
+ * tenant's own domains and nothing else (facts §3.5, §7). Returns the accepted domains the
+ * recipient is outside of, or null when the recipient is fine.
+ */
+export function directSendOutsideTenant(
+  config: Readonly<Config>,
+  routeName: string,
+  recipient: string,
+): string[] | null {
+  const t = config.routes[routeName]?.transport;
+  if (!t || t.kind !== 'm365' || t.methods.length !== 1 || t.methods[0] !== 'direct-send') return null;
+  const domains = config.microsoft365.tenants[t.tenant]?.acceptedDomains ?? [];
+  const d = domainOf(recipient);
+  return domains.some((a) => a.toLowerCase() === d) ? null : domains;
+}
