@@ -112,6 +112,29 @@ export const M365TransportSchema = z.strictObject({
   mailbox: z
     .email()
     .describe('The licensed mailbox that sends (SMTP AUTH user); it needs SendAs for other From addresses'),
+  sender: z
+    .strictObject({
+      mode: z
+        .enum(['fixed', 'envelope', 'map'])
+        .default('fixed')
+        .describe('Which mailbox sends: fixed (mailbox), envelope (the envelope sender is a mailbox), map'),
+      map: z
+        .record(z.string(), z.email())
+        .default({})
+        .describe('For mode map: "addr@x" or "@domain" → sending mailbox'),
+      sendAs: z
+        .array(z.string())
+        .default([])
+        .describe('Addresses the sending mailboxes have SendAs on (sent unchanged)'),
+      fromPolicy: z
+        .enum(['rewrite', 'pass', 'reject'])
+        .default('rewrite')
+        .describe(
+          'A sender the mailbox may not use: rewrite From to the mailbox (original in Reply-To), pass it on, or reject at MAIL FROM',
+        ),
+    })
+    .prefault({})
+    .describe('Sender identity for client submission and Graph'),
   submission: z
     .strictObject({
       host: z.string().default('smtp.office365.com').describe('Client submission host'),

@@ -45,6 +45,7 @@ export function createTransport(
         t.methods.includes('graph') || (t.methods.includes('submission') && t.submission.auth === 'oauth');
       const tokens = needsToken ? (options.tokens?.(t.tenant) ?? null) : null;
       const caPem = options.caPemFor?.(t.tenant);
+      const sender = { mailbox: t.mailbox, ...t.sender };
       const methods = t.methods.map((method): Transport => {
         if (method === 'direct-send' || method === 'connector') {
           const clientCert =
@@ -76,7 +77,7 @@ export function createTransport(
               'ERELAY_TRANSPORT_CONFIG',
               `Graph needs the app credentials of tenant "${t.tenant}"`,
             );
-          return new GraphTransport({ baseUrl: t.graph.baseUrl, mailbox: t.mailbox, caPem }, tokens);
+          return new GraphTransport({ baseUrl: t.graph.baseUrl, mailbox: t.mailbox, caPem, sender }, tokens);
         }
         if (t.submission.auth === 'oauth' && !tokens)
           throw new RelayError(
@@ -84,7 +85,7 @@ export function createTransport(
             `no token provider for Microsoft 365 tenant "${t.tenant}"`,
           );
         return new M365SubmissionTransport(
-          { ...t.submission, mailbox: t.mailbox, heloName: options.heloName, caPem },
+          { ...t.submission, mailbox: t.mailbox, heloName: options.heloName, caPem, sender },
           { tokens: t.submission.auth === 'oauth' ? tokens : null, log: options.log },
         );
       });
@@ -120,6 +121,8 @@ export function createTransport(
             maxConnections: 3,
             heloName: options.heloName,
             caPem: sb.caPem,
+            // The demo sends as its service account; other From addresses are rewritten to it.
+            sender: { mailbox: sb.mailbox, mode: 'fixed', map: {}, sendAs: [], fromPolicy: 'rewrite' },
           },
           { tokens, log: options.log },
         );

@@ -2,6 +2,7 @@ import { request } from 'node:https';
 
 import { SCOPES, type TokenProvider } from '../oauth/token-provider.ts';
 import { fitsOneRequest, prepareGraphMime, sendMailPath } from './graph-request.ts';
+import { decideSender, type SenderSettings } from './sender-identity.ts';
 import type { OutboundMessage, SendResult, Transport } from './transport.ts';
 
 export interface GraphSettings {
@@ -9,6 +10,7 @@ export interface GraphSettings {
   baseUrl: string;
   mailbox: string;
   caPem?: string;
+  sender: SenderSettings;
 }
 
 /** A Graph refusal, carrying what the classifier needs: HTTP status, Graph error code, Retry-After. */
@@ -51,8 +53,9 @@ export class GraphTransport implements Transport {
   }
 
   async send(message: OutboundMessage): Promise<SendResult> {
+    const sender = decideSender(this.#settings.sender, message.mailFrom, message.body);
     const mime = prepareGraphMime(
-      message.body,
+      sender.body,
       message.recipients.map((r) => r.address),
     );
     if (!fitsOneRequest(mime))
@@ -63,7 +66,7 @@ export class GraphTransport implements Transport {
         null,
         null,
       );
-    const url = `${this.#settings.baseUrl.replace(/\/$/, '')}${sendMailPath(this.#settings.mailbox)}`;
+    const url = `${this.#settings.baseUrl.replace(/\/$/, '')}${sendMailPath(sender.mailbox)}`;
     let response = await this.#post(url, mime, false);
     if (response.status === 401) response = await this.#post(url, mime, true); // token revoked or rotated: renew once
     if (response.status !== 202) {

@@ -2,6 +2,7 @@ import nodemailer, { type SendMailOptions, type SMTPPoolOptions, type Transporte
 
 import { SCOPES, TokenError, type TokenProvider } from '../oauth/token-provider.ts';
 import type { Logger } from '../observability/logger.ts';
+import { decideSender, type SenderSettings } from './sender-identity.ts';
 import type { OutboundMessage, RecipientReply, SendResult, Transport } from './transport.ts';
 
 export interface SubmissionSettings {
@@ -15,6 +16,7 @@ export interface SubmissionSettings {
   maxConnections: number;
   heloName: string;
   caPem?: string;
+  sender: SenderSettings;
 }
 
 interface SentInfo {
@@ -30,7 +32,8 @@ interface SentInfo {
  */
 export class M365SubmissionTransport implements Transport {
   readonly kind = 'm365-submission';
-  readonly #transporter: Transporter;
+  readonly #transporters = new Map<string, Transporter>();
+  readonly #settings: SubmissionSettings;
   readonly #tokens: TokenProvider | null;
   readonly #upstream: string;
 
@@ -46,8 +49,16 @@ export class M365SubmissionTransport implements Transport {
         },
         'm365:basic-auth',
       );
+    this.#settings = settings;
+  }
+
+  /** One pool per sending mailbox: Exchange counts the three connections per mailbox. */
+  #transporterFor(mailbox: string): Transporter {
+    let existing = this.#transporters.get(mailbox);
+    if (existing) return existing;
+    const settings = this.#settings;
     const tokens = this.#tokens;
-    this.#transporter = nodemailer.createTransport({
+    existing = nodemailer.createTransport({
       pool: true,
       host: settings.host,
       port: settings.port,
@@ -67,7 +78,7 @@ export class M365SubmissionTransport implements Transport {
         settings.auth === 'oauth'
           ? {
               type: 'OAuth2',
-              user: settings.mailbox,
+              user: mailbox,
               // nodemailer asks for a token whenever a connection authenticates; the provider caches.
               provisionCallback: (
                 _user: string,
@@ -80,8 +91,10 @@ export class M365SubmissionTransport implements Transport {
                 );
               },
             }
-          : { user: settings.mailbox, pass: settings.password },
+          : { user: mailbox, pass: settings.password },
     } as SMTPPoolOptions & { pool: true });
+    this.#transporters.set(mailbox, existing);
+    return existing;
   }
 
   async send(message: OutboundMessage): Promise<SendResult> {
@@ -98,10 +111,11 @@ export class M365SubmissionTransport implements Transport {
   }
 
   async #send(message: OutboundMessage): Promise<SendResult> {
+    const sender = decideSender(this.#settings.sender, message.mailFrom, message.body);
     try {
-      const info = (await this.#transporter.sendMail({
-        envelope: { from: message.mailFrom, to: message.recipients.map((r) => r.address) },
-        raw: message.body,
+      const info = (await this.#transporterFor(sender.mailbox).sendMail({
+        envelope: { from: sender.mailFrom, to: message.recipients.map((r) => r.address) },
+        raw: sender.body,
       } as SendMailOptions)) as unknown as SentInfo;
       const rejected = new Map((info.rejectedErrors ?? []).map((e) => [e.recipient?.toLowerCase() ?? '', e]));
       const recipients = message.recipients.map((r): RecipientReply => {
@@ -127,7 +141,7 @@ export class M365SubmissionTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    this.#transporter.close();
+    for (const t of this.#transporters.values()) t.close();
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.ts';
+import { mayUse, sendingMailbox } from '../delivery/sender-identity.ts';
 import { domainOf } from '../util/address.ts';
 
 /**
@@ -17,4 +18,22 @@ export function directSendOutsideTenant(
   const domains = config.microsoft365.tenants[t.tenant]?.acceptedDomains ?? [];
   const d = domainOf(recipient);
   return domains.some((a) => a.toLowerCase() === d) ? null : domains;
+}
+
+/**
+ * With sender.fromPolicy reject, an envelope sender the route's mailbox may not send as is
+ * refused at MAIL FROM (rather than by Exchange with 5.7.60 later). Returns the mailbox that
+ * would have sent, or null when the sender is fine.
+ */
+export function senderRefusedByRoute(
+  config: Readonly<Config>,
+  routeName: string,
+  envelopeFrom: string,
+): string | null {
+  const t = config.routes[routeName]?.transport;
+  if (!t || t.kind !== 'm365' || t.sender.fromPolicy !== 'reject' || envelopeFrom === '') return null;
+  if (!t.methods.some((m) => m === 'submission' || m === 'graph')) return null;
+  const settings = { mailbox: t.mailbox, ...t.sender };
+  const mailbox = sendingMailbox(settings, envelopeFrom);
+  return mayUse(settings, mailbox, envelopeFrom) ? null : mailbox;
 }

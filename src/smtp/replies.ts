@@ -67,6 +67,12 @@ export const replies = {
       `Too many recipients: at most ${limit} per message, send the rest in another message`,
     ),
   badRecipientSyntax: () => reply(501, '5.1.3', 'Bad recipient address syntax'),
+  senderNotAllowed: (sender: string, mailbox: string) =>
+    reply(
+      550,
+      '5.7.1',
+      `${sender} may not send through this relay: mailbox ${mailbox} has no SendAs permission for it`,
+    ),
   outsideDirectSend: (recipient: string, domains: string) =>
     reply(
       550,

@@ -13,7 +13,7 @@ import type { Config, ListenerConfig } from '../config/schema.ts';
 import { RelayError } from '../errors.ts';
 import type { RelayEvents } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
-import { directSendOutsideTenant } from '../policy/recipients.ts';
+import { directSendOutsideTenant, senderRefusedByRoute } from '../policy/recipients.ts';
 import { isStoreFull } from '../queue/sqlite/store.ts';
 import type { NewRecipient, QueueStore } from '../queue/store.ts';
 import { cidrMatcher, normaliseIp } from '../util/address.ts';
@@ -142,7 +142,13 @@ export class InboundServer {
       // smtp-server's own lines would log AUTH transcripts raw; we log one line per session instead.
       logger: false,
       onConnect: (session, cb) => cb(this.#onConnect(session, name) ?? undefined),
-      onMailFrom: (_address: SMTPServerAddress, _session, cb) => cb(),
+      onMailFrom: (address: SMTPServerAddress, session, cb) => {
+        const mailbox = senderRefusedByRoute(config, config.relay.defaultRoute, address.address);
+        if (!mailbox) return cb();
+        const refusal = replies.senderNotAllowed(address.address, mailbox);
+        this.#rejected(session, 'mail', refusal);
+        cb(refusal);
+      },
       onRcptTo: (address: SMTPServerAddress, session, cb) => {
         const outside = directSendOutsideTenant(config, config.relay.defaultRoute, address.address);
         if (!outside) return cb();

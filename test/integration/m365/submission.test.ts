@@ -13,7 +13,12 @@ import { queuedId, startTestRelay, tempDir, untilMessage, waitFor } from '../../
 async function relayTo(
   t: TestContext,
   sb: Sandbox,
-  extra: { secret?: string; auth?: 'oauth' | 'basic'; password?: string } = {},
+  extra: {
+    secret?: string;
+    auth?: 'oauth' | 'basic';
+    password?: string;
+    fromPolicy?: 'rewrite' | 'pass' | 'reject';
+  } = {},
 ) {
   const dir = tempDir();
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,6 +42,7 @@ async function relayTo(
           kind: 'm365',
           tenant: 'contoso',
           mailbox: 'scanner@contoso.com',
+          sender: { fromPolicy: extra.fromPolicy ?? 'rewrite' },
           submission: {
             host: '127.0.0.1',
             port: sb.submission.port,
@@ -154,10 +160,51 @@ test('SMTP AUTH switched off for the tenant: 535 5.7.139 classified as credentia
   assert.match(m.recipients[0]!.lastReply!, /SmtpClientAuthentication is disabled for the Tenant/);
 });
 
-test('a From the mailbox may not use is classified sender-denied and kept; Basic LOGIN works with a startup warning', async (t) => {
+test('sender identity: a device sending as itself is rewritten to the mailbox (original in Reply-To) and delivered', async (t) => {
   const sb = await startSandbox();
   t.after(() => sb.stop());
   const relay = await relayTo(t, sb);
+  const id = await send(relay.port, {
+    envelope: { from: 'mfp-3@contoso.com', to: ['alice@contoso.com'] },
+    raw: 'From: "MFP 3rd floor" <mfp-3@contoso.com>\r\nTo: alice@contoso.com\r\nSubject: scan\r\n\r\nx\r\n',
+  });
+  await untilMessage(relay.store, id, (x) => x.state === 'done', 'delivered');
+  const got = sb.state.folder('alice@contoso.com', 'Inbox')[0]!;
+  assert.equal(got.envelopeFrom, 'scanner@contoso.com');
+  assert.match(got.raw.toString(), /^From: "MFP 3rd floor" <scanner@contoso\.com>\r\n/m);
+  assert.match(got.raw.toString(), /^Reply-To: mfp-3@contoso\.com\r\n/m);
+});
+
+test('sender identity reject: refused at MAIL FROM with 550 5.7.1 before Exchange sees it', async (t) => {
+  const sb = await startSandbox();
+  t.after(() => sb.stop());
+  const relay = await relayTo(t, sb, { fromPolicy: 'reject' });
+  await assert.rejects(
+    send(relay.port, { from: 'mfp-3@contoso.com', to: 'alice@contoso.com', text: 'x' }),
+    (err: { response: string }) => {
+      assert.equal(
+        err.response,
+        '550 5.7.1 mfp-3@contoso.com may not send through this relay: mailbox scanner@contoso.com has no SendAs permission for it',
+      );
+      return true;
+    },
+  );
+  assert.match(
+    queuedId(
+      (
+        await nodemailer
+          .createTransport({ host: '127.0.0.1', port: relay.port, ignoreTLS: true })
+          .sendMail({ from: 'scanner@contoso.com', to: 'alice@contoso.com', text: 'ok' })
+      ).response,
+    ),
+    /^\w+$/,
+  );
+});
+
+test('with fromPolicy pass, a From the mailbox may not use is classified sender-denied and kept; Basic LOGIN works with a startup warning', async (t) => {
+  const sb = await startSandbox();
+  t.after(() => sb.stop());
+  const relay = await relayTo(t, sb, { fromPolicy: 'pass' });
   const m = await untilMessage(
     relay.store,
     await send(relay.port, { from: 'printer@contoso.com', to: 'alice@contoso.com', text: 'x' }),
