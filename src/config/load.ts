@@ -108,6 +108,15 @@ function crossCheck(config: Config): ConfigIssue[] {
     if ((l.cert && !l.key) || (!l.cert && l.key))
       issues.push({ path: `listeners.${i}`, message: 'cert and key go together' });
   });
+  config.relay.routing.forEach((rule, i) => {
+    if (!config.routes[rule.route])
+      issues.push({
+        path: `relay.routing.${i}.route`,
+        message: `route "${rule.route}" is not defined under routes`,
+      });
+    if (!rule.clients && !rule.senderDomains)
+      issues.push({ path: `relay.routing.${i}`, message: 'a rule needs clients and/or senderDomains' });
+  });
   for (const [name, route] of Object.entries(config.routes)) {
     const t = route.transport;
     if (t.kind !== 'm365') continue;

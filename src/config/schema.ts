@@ -240,6 +240,21 @@ export const ConfigSchema = z.strictObject({
         .default(['127.0.0.0/8', '::1'])
         .describe('Client addresses allowed to relay; others get 554 5.7.1 at connect'),
       defaultRoute: z.string().default('default').describe('Route used for mail no other rule assigns'),
+      routing: z
+        .array(
+          z.strictObject({
+            clients: z.array(cidr).optional().describe('Client addresses or CIDR ranges this rule matches'),
+            senderDomains: z
+              .array(z.string())
+              .optional()
+              .describe('Envelope sender domains this rule matches'),
+            route: z.string().describe('Route for matching mail'),
+          }),
+        )
+        .default([])
+        .describe(
+          'Rules choosing the route by client address and/or sender domain; first match wins, else defaultRoute',
+        ),
     })
     .prefault({}),
   listeners: z.array(ListenerSchema).min(1).prefault([{}]).describe('Where the relay accepts SMTP'),

@@ -14,6 +14,7 @@ import { RelayError } from '../errors.ts';
 import type { RelayEvents } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import { directSendOutsideTenant, senderRefusedByRoute } from '../policy/recipients.ts';
+import { routeChooser } from '../policy/routing.ts';
 import { isStoreFull } from '../queue/sqlite/store.ts';
 import type { NewRecipient, QueueStore } from '../queue/store.ts';
 import { cidrMatcher, normaliseIp } from '../util/address.ts';
@@ -60,6 +61,9 @@ export class InboundServer {
   readonly #limiter: ConnectionLimiter;
   readonly #allowed: (ip: string) => boolean;
   readonly #sessions = new Map<string, SessionStats>();
+  /** Route chosen at MAIL FROM for the session's current transaction. */
+  readonly #routes = new Map<string, string>();
+  readonly #chooseRoute: (clientIp: string, envelopeFrom: string) => string;
   readonly #maxSize: number;
   readonly #dataTimeoutMs: number;
   #closing = false;
@@ -71,6 +75,11 @@ export class InboundServer {
     this.#allowed = cidrMatcher(relay.allowFrom);
     this.#maxSize = parseSize(limits.maxMessageSize);
     this.#dataTimeoutMs = parseDuration(limits.dataTimeout);
+    this.#chooseRoute = routeChooser(deps.config);
+  }
+
+  #routeOf(session: SMTPServerSession): string {
+    return this.#routes.get(session.id) ?? this.#deps.config.relay.defaultRoute;
   }
 
   static async start(deps: InboundDeps): Promise<InboundServer> {
@@ -143,14 +152,16 @@ export class InboundServer {
       logger: false,
       onConnect: (session, cb) => cb(this.#onConnect(session, name) ?? undefined),
       onMailFrom: (address: SMTPServerAddress, session, cb) => {
-        const mailbox = senderRefusedByRoute(config, config.relay.defaultRoute, address.address);
+        const route = this.#chooseRoute(normaliseIp(session.remoteAddress), address.address);
+        this.#routes.set(session.id, route);
+        const mailbox = senderRefusedByRoute(config, route, address.address);
         if (!mailbox) return cb();
         const refusal = replies.senderNotAllowed(address.address, mailbox);
         this.#rejected(session, 'mail', refusal);
         cb(refusal);
       },
       onRcptTo: (address: SMTPServerAddress, session, cb) => {
-        const outside = directSendOutsideTenant(config, config.relay.defaultRoute, address.address);
+        const outside = directSendOutsideTenant(config, this.#routeOf(session), address.address);
         if (!outside) return cb();
         const refusal = replies.outsideDirectSend(address.address, outside.join(', '));
         this.#rejected(session, 'rcpt', refusal);
@@ -244,7 +255,7 @@ export class InboundServer {
       date: new Date(now),
     });
     const body = Buffer.concat([Buffer.from(received, 'latin1'), data]);
-    const route = config.relay.defaultRoute;
+    const route = this.#routeOf(session);
     const dsn = (envelope as { dsn?: { ret?: string; envid?: string } }).dsn ?? {};
     const recipients: NewRecipient[] = rcpts.map((r) => {
       const rdsn = (r as { dsn?: { notify?: string[]; orcpt?: string } }).dsn;
@@ -334,6 +345,7 @@ export class InboundServer {
 
   #onClose(session: SMTPServerSession): void {
     this.#limiter.close(session.id);
+    this.#routes.delete(session.id);
     const stats = this.#sessions.get(session.id);
     if (!stats) return;
     this.#sessions.delete(session.id);

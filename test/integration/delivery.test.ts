@@ -278,3 +278,39 @@ test('routes.<name>.concurrency caps how many messages of a route are in deliver
   await waitFor(() => upstream.received.length === 8, 'all eight delivered', 15_000);
   assert.equal(upstream.peakConcurrency(), 2);
 });
+
+test('relay.routing sends mail from one client range to its own route; the rest take the default route', async (t) => {
+  const printers = tempDir();
+  const others = tempDir();
+  const relay = await startTestRelay({
+    relay: { routing: [{ clients: ['127.0.0.2/32'], route: 'printers' }] },
+    routes: {
+      default: { transport: { kind: 'capture', dir: others } },
+      printers: { transport: { kind: 'capture', dir: printers } },
+    },
+  });
+  t.after(() => relay.cleanup());
+  const from = async (localAddress: string) => {
+    const device = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: relay.port,
+      ignoreTLS: true,
+      localAddress,
+    });
+    try {
+      return queuedId(
+        (await device.sendMail({ from: 'a@example.com', to: 'b@example.net', text: localAddress })).response,
+      );
+    } finally {
+      device.close();
+    }
+  };
+  const p = await from('127.0.0.2');
+  const o = await from('127.0.0.1');
+  assert.equal((await relay.store.get(p))!.route, 'printers');
+  assert.equal((await relay.store.get(o))!.route, 'default');
+  await waitFor(
+    () => readdirSync(printers).includes(`${p}.eml`) && readdirSync(others).includes(`${o}.eml`),
+    'both captured by their routes',
+  );
+});
