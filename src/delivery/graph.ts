@@ -1,6 +1,7 @@
 import { request } from 'node:https';
 
 import { SCOPES, type TokenProvider } from '../oauth/token-provider.ts';
+import { planLargeMessage, UPLOAD_CHUNK_BYTES } from './graph-large.ts';
 import { fitsOneRequest, prepareGraphMime, sendMailPath } from './graph-request.ts';
 import { decideSender, type SenderSettings } from './sender-identity.ts';
 import type { OutboundMessage, SendResult, Transport } from './transport.ts';
@@ -11,6 +12,22 @@ export interface GraphSettings {
   mailbox: string;
   caPem?: string;
   sender: SenderSettings;
+}
+
+interface GraphResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  requestId: string | null;
+}
+
+interface GraphCall {
+  body: string | Buffer;
+  /** Omitted for bodiless calls such as /send. */
+  contentType?: string;
+  /** Upload URLs are pre-authenticated: no bearer token. */
+  noAuth?: boolean;
+  headers?: Record<string, string>;
 }
 
 /** A Graph refusal, carrying what the classifier needs: HTTP status, Graph error code, Retry-After. */
@@ -38,9 +55,9 @@ export class GraphError extends Error {
 }
 
 /**
- * Graph sendMail with the message as base64 MIME (facts §5): recipients from the envelope (see
- * graph-request.ts for the Bcc rule), 202 means accepted. Messages too big for one 4 MB request
- * fail with `ErrorMessageTooLargeForGraph` so a route can fall over to its next method.
+ * Graph sendMail (facts §5): the message as base64 MIME, recipients from the envelope (see
+ * graph-request.ts), 202 means accepted. MIME too big for one 4 MB request goes through a draft,
+ * one upload session per attachment (ranges under 4 MB) and send (needs Mail.ReadWrite).
  */
 export class GraphTransport implements Transport {
   readonly kind = 'm365-graph';
@@ -54,40 +71,64 @@ export class GraphTransport implements Transport {
 
   async send(message: OutboundMessage): Promise<SendResult> {
     const sender = decideSender(this.#settings.sender, message.mailFrom, message.body);
-    const mime = prepareGraphMime(
-      sender.body,
-      message.recipients.map((r) => r.address),
+    const envelope = message.recipients.map((r) => r.address);
+    const mime = prepareGraphMime(sender.body, envelope);
+    const user = `${this.#settings.baseUrl.replace(/\/$/, '')}/v1.0/users/${encodeURIComponent(sender.mailbox)}`;
+    if (!fitsOneRequest(mime)) return this.#sendLarge(user, mime, envelope, message);
+    const response = await this.#call(
+      'POST',
+      `${this.#settings.baseUrl.replace(/\/$/, '')}${sendMailPath(sender.mailbox)}`,
+      {
+        body: mime.toString('base64'),
+        contentType: 'text/plain',
+      },
     );
-    if (!fitsOneRequest(mime))
-      throw new GraphError(
-        413,
-        'ErrorMessageTooLargeForGraph',
-        `${mime.length} bytes of MIME do not fit one 4 MB Graph request`,
-        null,
-        null,
-      );
-    const url = `${this.#settings.baseUrl.replace(/\/$/, '')}${sendMailPath(sender.mailbox)}`;
-    let response = await this.#post(url, mime, false);
-    if (response.status === 401) response = await this.#post(url, mime, true); // token revoked or rotated: renew once
-    if (response.status !== 202) {
-      let graphCode = 'Unknown';
-      let text = response.body.slice(0, 300);
-      try {
-        const parsed = JSON.parse(response.body) as { error?: { code?: string; message?: string } };
-        graphCode = parsed.error?.code ?? graphCode;
-        text = parsed.error?.message ?? text;
-      } catch {
-        // not JSON: keep the raw text
+    return this.#accepted(response, message);
+  }
+
+  async #sendLarge(
+    user: string,
+    mime: Buffer,
+    envelope: string[],
+    message: OutboundMessage,
+  ): Promise<SendResult> {
+    const plan = await planLargeMessage(mime, envelope);
+    const created = await this.#call('POST', `${user}/messages`, {
+      body: JSON.stringify(plan.draft),
+      contentType: 'application/json',
+    });
+    if (created.status !== 201) fail(created);
+    const id = (JSON.parse(created.body) as { id: string }).id;
+    for (const a of plan.attachments) {
+      const session = await this.#call('POST', `${user}/messages/${id}/attachments/createUploadSession`, {
+        body: JSON.stringify({
+          AttachmentItem: {
+            attachmentType: 'file',
+            name: a.name,
+            size: a.content.length,
+            contentType: a.contentType,
+          },
+        }),
+        contentType: 'application/json',
+      });
+      if (session.status !== 201) fail(session);
+      const uploadUrl = (JSON.parse(session.body) as { uploadUrl: string }).uploadUrl;
+      for (let start = 0; start < a.content.length; start += UPLOAD_CHUNK_BYTES) {
+        const part = a.content.subarray(start, start + UPLOAD_CHUNK_BYTES);
+        const put = await this.#call('PUT', uploadUrl, {
+          body: part,
+          contentType: 'application/octet-stream',
+          noAuth: true,
+          headers: { 'content-range': `bytes ${start}-${start + part.length - 1}/${a.content.length}` },
+        });
+        if (put.status !== 200 && put.status !== 201) fail(put);
       }
-      const retryAfter = Number(response.headers['retry-after']);
-      throw new GraphError(
-        response.status,
-        graphCode,
-        text,
-        Number.isFinite(retryAfter) ? retryAfter * 1000 : null,
-        response.requestId,
-      );
     }
+    return this.#accepted(await this.#call('POST', `${user}/messages/${id}/send`, { body: '' }), message);
+  }
+
+  #accepted(response: GraphResponse, message: OutboundMessage): SendResult {
+    if (response.status !== 202) fail(response);
     const reply = `202 Accepted by Graph (request-id ${response.requestId ?? 'none'})`;
     return {
       upstream: new URL(this.#settings.baseUrl).host,
@@ -95,24 +136,27 @@ export class GraphTransport implements Transport {
     };
   }
 
-  async #post(url: string, mime: Buffer, renew: boolean) {
-    const token = await this.#tokens.get(SCOPES.graph, renew);
-    const body = mime.toString('base64');
-    return new Promise<{
-      status: number;
-      headers: Record<string, string | string[] | undefined>;
-      body: string;
-      requestId: string | null;
-    }>((resolve, reject) => {
+  /** One Graph call; a 401 is retried once with a renewed token (revoked or rotated). */
+  async #call(method: string, url: string, call: GraphCall): Promise<GraphResponse> {
+    const response = await this.#request(method, url, call, false);
+    return response.status === 401 && !call.noAuth ? this.#request(method, url, call, true) : response;
+  }
+
+  async #request(method: string, url: string, call: GraphCall, renew: boolean): Promise<GraphResponse> {
+    const auth = call.noAuth
+      ? {}
+      : { authorization: `Bearer ${(await this.#tokens.get(SCOPES.graph, renew)).token}` };
+    return new Promise<GraphResponse>((resolve, reject) => {
       const req = request(
         url,
         {
-          method: 'POST',
+          method,
           ca: this.#settings.caPem,
           headers: {
-            authorization: `Bearer ${token.token}`,
-            'content-type': 'text/plain',
-            'content-length': Buffer.byteLength(body),
+            ...auth,
+            ...call.headers,
+            ...(call.contentType ? { 'content-type': call.contentType } : {}),
+            'content-length': Buffer.byteLength(call.body),
           },
           timeout: 120_000,
         },
@@ -134,9 +178,30 @@ export class GraphTransport implements Transport {
         req.destroy(Object.assign(new Error('Graph request timed out'), { code: 'ETIMEDOUT' })),
       );
       req.on('error', reject);
-      req.end(body);
+      req.end(call.body);
     });
   }
 
   async close(): Promise<void> {}
+}
+
+/** Turns a non-success Graph response into a GraphError for the classifier. */
+function fail(response: GraphResponse): never {
+  let graphCode = 'Unknown';
+  let text = response.body.slice(0, 300);
+  try {
+    const parsed = JSON.parse(response.body) as { error?: { code?: string; message?: string } };
+    graphCode = parsed.error?.code ?? graphCode;
+    text = parsed.error?.message ?? text;
+  } catch {
+    // not JSON: keep the raw text
+  }
+  const retryAfter = Number(response.headers['retry-after']);
+  throw new GraphError(
+    response.status,
+    graphCode,
+    text,
+    Number.isFinite(retryAfter) ? retryAfter * 1000 : null,
+    response.requestId,
+  );
 }

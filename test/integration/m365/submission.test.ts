@@ -319,3 +319,41 @@ test('a Graph 429 storm defers the message as throttled (no failover for a tempo
   assert.equal(m.history[0]!.category, 'throttled', m.recipients[0]!.lastReply!);
   assert.equal(sb.state.folder('alice@contoso.com', 'Inbox').length, 0);
 });
+
+test('a 10 MB message goes through Graph by draft, upload session and send; the attachment arrives whole', async (t) => {
+  const sb = await startSandbox();
+  t.after(() => sb.stop());
+  const relay = await relayWithMethods(t, sb, ['graph']);
+  const pdf = Buffer.alloc(10 * 1024 * 1024);
+  for (let i = 0; i < pdf.length; i += 4) pdf.writeUInt32BE(i, i);
+  const device = nodemailer.createTransport({ host: '127.0.0.1', port: relay.port, ignoreTLS: true });
+  t.after(() => device.close());
+  const info = await device.sendMail({
+    from: 'scanner@contoso.com',
+    to: 'alice@contoso.com',
+    bcc: 'scanner@contoso.com',
+    subject: 'big scan',
+    text: 'see attachment',
+    attachments: [{ filename: 'scan.pdf', content: pdf, contentType: 'application/pdf' }],
+  });
+  const m = await untilMessage(
+    relay.store,
+    queuedId(info.response),
+    (x) => x.state === 'done',
+    'delivered',
+    60_000,
+  );
+  assert.deepEqual(
+    m.recipients.map((r) => r.state),
+    ['delivered', 'delivered'],
+    m.recipients[0]!.lastReply!,
+  );
+  const got = sb.state.folder('alice@contoso.com', 'Inbox')[0]!;
+  assert.equal(got.subject, 'big scan');
+  const { simpleParser } = await import('mailparser');
+  const parsed = await simpleParser(got.raw);
+  assert.equal(parsed.attachments.length, 1);
+  assert.equal(parsed.attachments[0]!.filename, 'scan.pdf');
+  assert.ok(parsed.attachments[0]!.content.equals(pdf), 'byte for byte');
+  assert.equal(sb.state.folder('scanner@contoso.com', 'Inbox').length, 1, 'the Bcc recipient got it too');
+});
