@@ -68,7 +68,7 @@ export const RULES: readonly Rule[] = [
     name: 'm365-continuous-errors',
     test: (f) => /^5\.2\.25[1-5]$/.test(enhanced(f)) && /throttled/i.test(f.response ?? ''),
     action: 'retry',
-    category: 'throttled',
+    category: 'blocked',
   },
   // Credentials or SMTP AUTH switched off: the relay's configuration, not the message.
   {

@@ -9,6 +9,26 @@ import type { Transport } from './transport.ts';
 
 const COALESCE_MS = 2;
 
+/**
+ * Configuration and sender problems cannot clear by themselves, and Exchange throttles mailboxes
+ * that repeat such errors (5.2.25x, facts §2.6): wait at least this long before trying again.
+ * Quotas free up over a rolling 24 h. Everything else follows the retry schedule.
+ */
+const PAUSE_FLOOR_MS: Record<string, number> = {
+  credential: 15 * 60_000,
+  'sender-denied': 15 * 60_000,
+  blocked: 15 * 60_000,
+  quota: 60 * 60_000,
+  'tenant-limit': 60 * 60_000,
+};
+
+function pauseFloorMs(results: RecipientResult[]): number {
+  return Math.max(
+    0,
+    ...results.filter((r) => r.outcome === 'deferred').map((r) => PAUSE_FLOOR_MS[r.category] ?? 0),
+  );
+}
+
 export interface WorkerDeps {
   config: Readonly<Config>;
   store: QueueStore;
@@ -139,6 +159,7 @@ export class DeliveryWorker {
     const transport = transports.get(message.route);
     let results: RecipientResult[];
     let upstream: string | null = null;
+    let retryAfterMs: number | null = null;
 
     if (startedAt >= message.expiresAt) {
       const age = formatDuration(parseDuration(this.#deps.config.delivery.maxAge));
@@ -188,6 +209,8 @@ export class DeliveryWorker {
         });
       } catch (err) {
         const v = classifyError(err);
+        // Graph's 429 names its own wait (Retry-After): obey it rather than the schedule.
+        retryAfterMs = (err as { retryAfterMs?: number | null }).retryAfterMs ?? null;
         results = pending.map((r) => ({
           recipientId: r.id,
           outcome: v.action === 'fail' ? 'failed' : 'deferred',
@@ -198,7 +221,10 @@ export class DeliveryWorker {
     }
 
     const durationMs = this.#now() - startedAt;
-    const delay = retryDelay(this.#schedule, message.attempts + 1);
+    const delay = Math.max(
+      retryAfterMs ?? retryDelay(this.#schedule, message.attempts + 1),
+      pauseFloorMs(results),
+    );
     // Never schedule past expiry: the attempt at expiry time turns the rest into failures.
     const nextAttemptAt = Math.min(
       startedAt + durationMs + delay,

@@ -53,7 +53,7 @@ async function relayTo(
         },
       },
     },
-    delivery: { retrySchedule: '1h' },
+    delivery: { retrySchedule: extra.retrySchedule ?? '1h' },
   });
   t.after(() => relay.cleanup());
   return relay;
@@ -148,7 +148,7 @@ test('SMTP AUTH switched off for the tenant: 535 5.7.139 classified as credentia
   t.after(() => sb.stop());
   sb.tenant.organization.smtpClientAuthenticationDisabled = true;
   sb.tenant.mailboxes[1]!.smtpAuth = 'inherit';
-  const relay = await relayTo(t, sb);
+  const relay = await relayTo(t, sb, { retrySchedule: '1m' });
   const m = await untilMessage(
     relay.store,
     await send(relay.port, { from: 'scanner@contoso.com', to: 'alice@contoso.com', text: 'x' }),
@@ -158,6 +158,10 @@ test('SMTP AUTH switched off for the tenant: 535 5.7.139 classified as credentia
   assert.equal(m.recipients[0]!.state, 'deferred');
   assert.equal(m.history[0]!.category, 'credential');
   assert.match(m.recipients[0]!.lastReply!, /SmtpClientAuthentication is disabled for the Tenant/);
+  assert.ok(
+    m.nextAttemptAt - m.history[0]!.startedAt >= 15 * 60_000,
+    'credential problems wait at least 15 minutes, not the 1m schedule',
+  );
 });
 
 test('sender identity: a device sending as itself is rewritten to the mailbox (original in Reply-To) and delivered', async (t) => {
@@ -317,6 +321,10 @@ test('a Graph 429 storm defers the message as throttled (no failover for a tempo
   );
   assert.equal(m.recipients[0]!.state, 'deferred');
   assert.equal(m.history[0]!.category, 'throttled', m.recipients[0]!.lastReply!);
+  assert.ok(
+    m.nextAttemptAt - m.history[0]!.startedAt < 5_000,
+    'Retry-After (2 s) obeyed instead of the 1 h schedule',
+  );
   assert.equal(sb.state.folder('alice@contoso.com', 'Inbox').length, 0);
 });
 
