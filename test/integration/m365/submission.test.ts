@@ -18,6 +18,7 @@ async function relayTo(
     auth?: 'oauth' | 'basic';
     password?: string;
     fromPolicy?: 'rewrite' | 'pass' | 'reject';
+    retrySchedule?: string;
   } = {},
 ) {
   const dir = tempDir();
