@@ -3,7 +3,13 @@ import nodemailer, { type SendMailOptions, type SMTPPoolOptions, type Transporte
 import { SCOPES, TokenError, type TokenProvider } from '../oauth/token-provider.ts';
 import type { Logger } from '../observability/logger.ts';
 import { decideSender, type SenderSettings } from './sender-identity.ts';
-import type { OutboundMessage, RecipientReply, SendResult, Transport } from './transport.ts';
+import {
+  type OutboundMessage,
+  recipientReplies,
+  type SendResult,
+  type SmtpSentInfo,
+  type Transport,
+} from './transport.ts';
 
 export interface SubmissionSettings {
   host: string;
@@ -17,11 +23,6 @@ export interface SubmissionSettings {
   heloName: string;
   caPem?: string;
   sender: SenderSettings;
-}
-
-interface SentInfo {
-  rejectedErrors?: { recipient?: string; responseCode?: number; response?: string }[];
-  response: string;
 }
 
 /**
@@ -116,24 +117,8 @@ export class M365SubmissionTransport implements Transport {
       const info = (await this.#transporterFor(sender.mailbox).sendMail({
         envelope: { from: sender.mailFrom, to: message.recipients.map((r) => r.address) },
         raw: sender.body,
-      } as SendMailOptions)) as unknown as SentInfo;
-      const rejected = new Map((info.rejectedErrors ?? []).map((e) => [e.recipient?.toLowerCase() ?? '', e]));
-      const recipients = message.recipients.map((r): RecipientReply => {
-        const err = rejected.get(r.address.toLowerCase());
-        if (err)
-          return {
-            recipientId: r.id,
-            accepted: false,
-            reply: (err.response ?? 'rejected').trim(),
-            code: err.responseCode ?? null,
-          };
-        return {
-          recipientId: r.id,
-          accepted: true,
-          reply: info.response.trim(),
-          code: Number(info.response.slice(0, 3)) || 250,
-        };
-      });
+      } as SendMailOptions)) as unknown as SmtpSentInfo;
+      const recipients = recipientReplies(message, info);
       return { upstream: this.#upstream, recipients };
     } catch (err) {
       throw tokenAware(err);

@@ -6,20 +6,13 @@ import type { SmtpTransportConfig } from '../config/schema.ts';
 import { RelayError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import { parseDuration } from '../util/units.ts';
-import type { OutboundMessage, RecipientReply, SendResult, Transport } from './transport.ts';
-
-interface RejectedError {
-  recipient?: string;
-  responseCode?: number;
-  response?: string;
-}
-
-interface SentInfo {
-  accepted: string[];
-  rejected: string[];
-  rejectedErrors?: RejectedError[];
-  response: string;
-}
+import {
+  type OutboundMessage,
+  recipientReplies,
+  type SendResult,
+  type SmtpSentInfo,
+  type Transport,
+} from './transport.ts';
 
 /**
  * Any SMTP smarthost through nodemailer's pooled transport. The envelope comes from the
@@ -95,25 +88,8 @@ export class SmtpTransport implements Transport {
       envelope: { from: message.mailFrom, to },
       raw: message.body,
       dsn: dsnFor(message),
-    } as SendMailOptions)) as unknown as SentInfo;
-    const rejected = new Map<string, RejectedError>();
-    for (const e of info.rejectedErrors ?? []) if (e.recipient) rejected.set(e.recipient.toLowerCase(), e);
-    const recipients = message.recipients.map((r): RecipientReply => {
-      const err = rejected.get(r.address.toLowerCase());
-      if (err)
-        return {
-          recipientId: r.id,
-          accepted: false,
-          reply: (err.response ?? 'rejected').trim(),
-          code: err.responseCode ?? null,
-        };
-      return {
-        recipientId: r.id,
-        accepted: true,
-        reply: info.response.trim(),
-        code: Number(info.response.slice(0, 3)) || 250,
-      };
-    });
+    } as SendMailOptions)) as unknown as SmtpSentInfo;
+    const recipients = recipientReplies(message, info);
     return { upstream: this.#upstream, recipients };
   }
 

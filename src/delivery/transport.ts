@@ -37,3 +37,30 @@ export interface Transport {
   send(message: OutboundMessage): Promise<SendResult>;
   close(): Promise<void>;
 }
+
+/** What nodemailer reports after DATA: the final reply and the recipients refused at RCPT. */
+export interface SmtpSentInfo {
+  rejectedErrors?: { recipient?: string; responseCode?: number; response?: string }[];
+  response: string;
+}
+
+/** Per-recipient replies from nodemailer's result: refused ones with their RCPT reply, the rest with the DATA reply. */
+export function recipientReplies(message: OutboundMessage, info: SmtpSentInfo): RecipientReply[] {
+  const rejected = new Map((info.rejectedErrors ?? []).map((e) => [e.recipient?.toLowerCase() ?? '', e]));
+  return message.recipients.map((r): RecipientReply => {
+    const err = rejected.get(r.address.toLowerCase());
+    if (err)
+      return {
+        recipientId: r.id,
+        accepted: false,
+        reply: (err.response ?? 'rejected').trim(),
+        code: err.responseCode ?? null,
+      };
+    return {
+      recipientId: r.id,
+      accepted: true,
+      reply: info.response.trim(),
+      code: Number(info.response.slice(0, 3)) || 250,
+    };
+  });
+}

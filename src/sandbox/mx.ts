@@ -187,6 +187,14 @@ export async function startMxHost(
     return s;
   }
 
+  return listenHost(server, opts);
+}
+
+/** Binds a sandbox SMTP host and wraps it as an SmtpHost (shared by the MX and submission hosts). */
+export async function listenHost(
+  server: SMTPServer,
+  opts: { host: string; port: number },
+): Promise<SmtpHost> {
   const port = await new Promise<number>((resolve, reject) => {
     server.server.once('error', reject);
     server.listen(opts.port, opts.host, () => resolve((server.server.address() as AddressInfo).port));
@@ -196,6 +204,7 @@ export async function startMxHost(
     disconnectAll: () => disconnectAll(server),
     close: () =>
       new Promise<void>((resolve) => {
+        // Tests stop the sandbox while clients may still hold pooled connections: do not wait 30 s.
         (server as unknown as { options: { closeTimeout: number } }).options.closeTimeout = 100;
         server.close(() => resolve());
       }),

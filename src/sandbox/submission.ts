@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 
 import addressparser from 'nodemailer/lib/addressparser';
@@ -11,7 +10,7 @@ import { patchSmtpServerReplies, type ReplyRewrite } from '../smtp/wire.ts';
 import { normaliseIp } from '../util/address.ts';
 import { parseSize } from '../util/units.ts';
 import { DAY_MS, MINUTE_MS, type SandboxContext, seededRandom } from './context.ts';
-import { disconnectAll, dropConnection, type SmtpHost } from './mx.ts';
+import { dropConnection, listenHost, type SmtpHost } from './mx.ts';
 import { m365 } from './replies.ts';
 import { type App, findMailbox, isAccepted, type Mailbox } from './tenant.ts';
 import { AUDIENCES, type TokenService } from './tokens.ts';
@@ -216,17 +215,5 @@ export async function startSubmissionHost(
   } as ConstructorParameters<typeof SMTPServer>[0]);
   server.on('error', (err) => ctx.log.debug({ err }, 'sandbox:submission-error'));
 
-  const port = await new Promise<number>((resolve, reject) => {
-    server.server.once('error', reject);
-    server.listen(opts.port, opts.host, () => resolve((server.server.address() as AddressInfo).port));
-  });
-  return {
-    port,
-    disconnectAll: () => disconnectAll(server),
-    close: () =>
-      new Promise<void>((resolve) => {
-        (server as unknown as { options: { closeTimeout: number } }).options.closeTimeout = 100;
-        server.close(() => resolve());
-      }),
-  };
+  return listenHost(server, opts);
 }
