@@ -37,3 +37,22 @@ export function senderRefusedByRoute(
   const mailbox = sendingMailbox(settings, envelopeFrom);
   return mayUse(settings, mailbox, envelopeFrom) ? null : mailbox;
 }
+
+/**
+ * Connector relay accepts mail whose sender is in one of the tenant's accepted domains (facts
+ * §4.1); a route that only relays through a connector refuses other senders at MAIL FROM
+ * instead of letting Exchange bounce them. Returns the accepted domains, or null when fine.
+ */
+export function connectorSenderOutsideTenant(
+  config: Readonly<Config>,
+  routeName: string,
+  envelopeFrom: string,
+): string[] | null {
+  const t = config.routes[routeName]?.transport;
+  if (!t || t.kind !== 'm365' || !t.methods.every((m) => m === 'connector') || envelopeFrom === '')
+    return null;
+  const domains = config.microsoft365.tenants[t.tenant]?.acceptedDomains ?? [];
+  if (domains.length === 0) return null; // unknown: let Exchange decide
+  const d = domainOf(envelopeFrom);
+  return domains.some((a) => a.toLowerCase() === d) ? null : domains;
+}

@@ -73,6 +73,12 @@ export const replies = {
       '5.7.1',
       `${sender} may not send through this relay: mailbox ${mailbox} has no SendAs permission for it`,
     ),
+  senderOutsideConnector: (sender: string, domains: string) =>
+    reply(
+      550,
+      '5.7.1',
+      `${sender} is outside ${domains}: the Microsoft 365 connector relays mail from the tenant's accepted domains only`,
+    ),
   outsideDirectSend: (recipient: string, domains: string) =>
     reply(
       550,

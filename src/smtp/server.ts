@@ -13,7 +13,11 @@ import type { Config, ListenerConfig } from '../config/schema.ts';
 import { RelayError } from '../errors.ts';
 import type { RelayEvents } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
-import { directSendOutsideTenant, senderRefusedByRoute } from '../policy/recipients.ts';
+import {
+  connectorSenderOutsideTenant,
+  directSendOutsideTenant,
+  senderRefusedByRoute,
+} from '../policy/recipients.ts';
 import { routeChooser } from '../policy/routing.ts';
 import { isStoreFull } from '../queue/sqlite/store.ts';
 import type { NewRecipient, QueueStore } from '../queue/store.ts';
@@ -154,6 +158,12 @@ export class InboundServer {
       onMailFrom: (address: SMTPServerAddress, session, cb) => {
         const route = this.#chooseRoute(normaliseIp(session.remoteAddress), address.address);
         this.#routes.set(session.id, route);
+        const outside = connectorSenderOutsideTenant(config, route, address.address);
+        if (outside) {
+          const refusal = replies.senderOutsideConnector(address.address, outside.join(', '));
+          this.#rejected(session, 'mail', refusal);
+          return cb(refusal);
+        }
         const mailbox = senderRefusedByRoute(config, route, address.address);
         if (!mailbox) return cb();
         const refusal = replies.senderNotAllowed(address.address, mailbox);

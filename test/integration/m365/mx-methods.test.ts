@@ -131,3 +131,23 @@ test('connector relay: a client certificate for an accepted domain relays to ext
   assert.equal(bad.recipients[0]!.state, 'failed');
   assert.match(bad.recipients[0]!.lastReply!, /^550 5\.7\.64 TenantAttribution; Relay Access Denied/);
 });
+
+test('a connector-only route refuses a sender outside the accepted domains at MAIL FROM', async (t) => {
+  const sb = await startSandbox();
+  t.after(() => sb.stop());
+  const relay = await relayTo(
+    t,
+    sb,
+    'connector',
+    await sb.issueClientCertificate('relay.contoso.com', ['contoso.com']),
+  );
+  const c = await RawSmtp.connect(relay.port);
+  t.after(() => c.close());
+  await c.reply();
+  await c.command('EHLO app');
+  assert.equal(
+    await c.command('MAIL FROM:<app@fabrikam.com>'),
+    "550 5.7.1 app@fabrikam.com is outside contoso.com: the Microsoft 365 connector relays mail from the tenant's accepted domains only",
+  );
+  assert.match(await c.command('MAIL FROM:<erp@contoso.com>'), /^250 /);
+});
