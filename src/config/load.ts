@@ -135,10 +135,10 @@ function crossCheck(config: Config): ConfigIssue[] {
         path: `microsoft365.tenants.${t.tenant}`,
         message: 'OAuth needs clientSecret or certificate',
       });
-    if (t.methods.some((m) => m === 'direct-send' || m === 'connector') && !t.mx.host)
+    if (t.methods.some((m) => m === 'direct-send' || m === 'connector') && !t.mx.host && !t.mx.domain)
       issues.push({
-        path: `routes.${name}.transport.mx.host`,
-        message: 'direct-send and connector need the tenant MX host',
+        path: `routes.${name}.transport.mx`,
+        message: 'direct-send and connector need mx.host or mx.domain',
       });
     if (
       t.methods.length === 1 &&

@@ -174,6 +174,10 @@ export const M365TransportSchema = z.strictObject({
         .describe(
           'The tenant MX host for direct send and connector relay, e.g. contoso-com.mail.protection.outlook.com',
         ),
+      domain: z
+        .string()
+        .optional()
+        .describe('Or: a domain whose MX record names the host (looked up, cached 5 minutes)'),
       port: port.default(25).describe('MX port'),
       servername: z.string().optional().describe('Name to verify the certificate against (default: host)'),
       tls: z
@@ -331,6 +335,14 @@ export const ConfigSchema = z.strictObject({
     )
     .default({ default: { transport: { kind: 'sandbox', method: 'submission' }, concurrency: 10 } })
     .describe('Named delivery routes'),
+  dns: z
+    .strictObject({
+      servers: z
+        .array(z.string())
+        .default([])
+        .describe('DNS servers for MX look-ups, "ip" or "ip:port" (default: the system resolver)'),
+    })
+    .prefault({}),
   microsoft365: z
     .strictObject({
       tenants: z

@@ -8,6 +8,7 @@ import { CaptureTransport } from './capture.ts';
 import { GraphTransport } from './graph.ts';
 import { M365Transport } from './m365.ts';
 import { M365SubmissionTransport } from './m365-submission.ts';
+import { MxLookupTransport } from './mx-lookup.ts';
 import { SmtpTransport } from './smtp.ts';
 import type { Transport } from './transport.ts';
 
@@ -36,6 +37,7 @@ export function createTransport(
     sandbox?: SandboxEndpoint;
     tokens?: (tenant: string) => TokenProvider;
     caPemFor?: (tenant: string) => string | undefined;
+    dnsServers?: readonly string[];
   },
 ): Transport {
   const t = route.transport;
@@ -55,20 +57,26 @@ export function createTransport(
                   keyPem: readFileSync(t.mx.clientCert.key, 'utf8'),
                 }
               : undefined;
-          return new SmtpTransport(
-            {
-              kind: 'smtp',
-              host: t.mx.host!,
-              port: t.mx.port,
-              servername: t.mx.servername,
-              // Connectors always require TLS (the certificate is presented in the handshake).
-              security: method === 'connector' || t.mx.tls === 'required' ? 'starttls' : 'opportunistic',
-              maxConnections: 5,
-              maxMessagesPerConnection: 100,
-              connectionTimeout: '30s',
-              socketTimeout: '5m',
-            },
-            { heloName: options.heloName, log: options.log, caPem, clientCert, kind: `m365-${method}` },
+          const kind = `m365-${method}`;
+          const toHost = (host: string, servername: string | undefined) =>
+            new SmtpTransport(
+              {
+                kind: 'smtp',
+                host,
+                port: t.mx.port,
+                servername,
+                // Connectors always require TLS (the certificate is presented in the handshake).
+                security: method === 'connector' || t.mx.tls === 'required' ? 'starttls' : 'opportunistic',
+                maxConnections: 5,
+                maxMessagesPerConnection: 100,
+                connectionTimeout: '30s',
+                socketTimeout: '5m',
+              },
+              { heloName: options.heloName, log: options.log, caPem, clientCert, kind },
+            );
+          if (t.mx.host) return toHost(t.mx.host, t.mx.servername);
+          return new MxLookupTransport(kind, t.mx.domain!, options.dnsServers ?? [], (host, name) =>
+            toHost(host, t.mx.servername ?? name),
           );
         }
         if (method === 'graph') {

@@ -50,6 +50,7 @@ for (const [name, route] of Object.entries(config.routes)) {
     createTransport(route, {
       heloName: config.relay.hostname!,
       log: log.child({ route: name }),
+      dnsServers: config.dns.servers,
       sandbox,
       tokens,
       caPemFor,

@@ -7,6 +7,7 @@ import nodemailer, { type SendMailOptions } from 'nodemailer';
 
 import { type Sandbox, startSandbox } from '../../../src/sandbox/index.ts';
 import { DEMO, demoTenant, parseTenant } from '../../../src/sandbox/tenant.ts';
+import { startDnsServer } from '../../helpers/dns-server.ts';
 import { queuedId, startTestRelay, tempDir, untilMessage } from '../../helpers/relay.ts';
 import { RawSmtp } from '../../helpers/smtp-client.ts';
 
@@ -150,4 +151,51 @@ test('a connector-only route refuses a sender outside the accepted domains at MA
     "550 5.7.1 app@fabrikam.com is outside contoso.com: the Microsoft 365 connector relays mail from the tenant's accepted domains only",
   );
   assert.match(await c.command('MAIL FROM:<erp@contoso.com>'), /^250 /);
+});
+
+test('direct send to the MX record of a domain: looked up (no hard-coded suffix), certificate checked against the MX name', async (t) => {
+  const sb = await startSandbox();
+  t.after(() => sb.stop());
+  const dns = await startDnsServer({
+    mx: { 'contoso.com': [{ exchange: 'contoso-com.mail.protection.outlook.com', priority: 0 }] },
+    a: { 'contoso-com.mail.protection.outlook.com': '127.0.0.1' },
+  });
+  t.after(() => dns.close());
+  const dir = tempDir();
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'ca.pem'), sb.caPem);
+  const relay = await startTestRelay({
+    dns: { servers: [dns.server] },
+    microsoft365: {
+      tenants: {
+        contoso: {
+          tenantId: DEMO.tenantId,
+          clientId: DEMO.clientId,
+          acceptedDomains: ['contoso.com'],
+          ca: join(dir, 'ca.pem'),
+        },
+      },
+    },
+    routes: {
+      default: {
+        transport: {
+          kind: 'm365',
+          tenant: 'contoso',
+          mailbox: 'scanner@contoso.com',
+          methods: ['direct-send'],
+          mx: { domain: 'contoso.com', port: sb.mx.port },
+        },
+      },
+    },
+  });
+  t.after(() => relay.cleanup());
+  const m = await untilMessage(
+    relay.store,
+    await send(relay.port, { from: 'printer@contoso.com', to: 'alice@contoso.com', text: 'x' }),
+    (x) => x.state === 'done',
+    'delivered',
+  );
+  assert.equal(m.recipients[0]!.state, 'delivered');
+  assert.equal(m.history[0]!.upstream, '127.0.0.1:' + sb.mx.port);
+  assert.equal(sb.state.folder('alice@contoso.com', 'Inbox').length, 1);
 });
