@@ -154,6 +154,14 @@ export const M365TransportSchema = z.strictObject({
         .max(3)
         .default(3)
         .describe('Connections for this mailbox (Exchange allows 3)'),
+      maxRecipients: z
+        .number()
+        .int()
+        .min(1)
+        .max(1000)
+        .default(500)
+        .describe("The mailbox's recipients per message; bigger messages go to the route's next method"),
+      maxSize: size('35MB', "The mailbox's MaxSendSize; bigger messages go to the route's next method"),
     })
     .prefault({})
     .describe('Settings of the client submission method'),

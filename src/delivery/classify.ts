@@ -51,6 +51,8 @@ export const RULES: readonly Rule[] = [
     category: 'credential',
   },
   { name: 'token-temporary', test: (f) => f.code === 'ETOKENTEMP', action: 'retry', category: 'token' },
+  // No method of the route fits the message (too big or too many recipients for every one).
+  { name: 'no-method-fits', test: (f) => f.code === 'ENOMETHOD', action: 'fail', category: 'too-large' },
   // Exchange Online (facts §2). Quotas and throttles clear with time: keep the mail, do not bounce.
   {
     name: 'm365-submission-quota',

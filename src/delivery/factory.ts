@@ -4,6 +4,7 @@ import type { RouteConfig } from '../config/schema.ts';
 import { RelayError } from '../errors.ts';
 import { TokenProvider } from '../oauth/token-provider.ts';
 import type { Logger } from '../observability/logger.ts';
+import { parseSize } from '../util/units.ts';
 import { CaptureTransport } from './capture.ts';
 import { GraphTransport } from './graph.ts';
 import { M365Transport } from './m365.ts';
@@ -93,7 +94,14 @@ export function createTransport(
             `no token provider for Microsoft 365 tenant "${t.tenant}"`,
           );
         return new M365SubmissionTransport(
-          { ...t.submission, mailbox: t.mailbox, heloName: options.heloName, caPem, sender },
+          {
+            ...t.submission,
+            maxSize: parseSize(t.submission.maxSize),
+            mailbox: t.mailbox,
+            heloName: options.heloName,
+            caPem,
+            sender,
+          },
           { tokens: t.submission.auth === 'oauth' ? tokens : null, log: options.log },
         );
       });
@@ -129,6 +137,8 @@ export function createTransport(
             maxConnections: 3,
             heloName: options.heloName,
             caPem: sb.caPem,
+            maxRecipients: 500,
+            maxSize: 35 * 1024 * 1024,
             // The demo sends as its service account; other From addresses are rewritten to it.
             sender: { mailbox: sb.mailbox, mode: 'fixed', map: {}, sendAs: [], fromPolicy: 'rewrite' },
           },

@@ -23,6 +23,8 @@ export interface SubmissionSettings {
   heloName: string;
   caPem?: string;
   sender: SenderSettings;
+  maxRecipients: number;
+  maxSize: number;
 }
 
 /**
@@ -96,6 +98,15 @@ export class M365SubmissionTransport implements Transport {
     } as SMTPPoolOptions & { pool: true });
     this.#transporters.set(mailbox, existing);
     return existing;
+  }
+
+  /** Exchange takes at most 500 recipients per message by default (facts §3.1) and 35 MB (§3.4). */
+  fits(message: OutboundMessage): string | null {
+    if (message.recipients.length > this.#settings.maxRecipients)
+      return `${message.recipients.length} recipients, the mailbox accepts ${this.#settings.maxRecipients} per message`;
+    if (message.body.length > this.#settings.maxSize)
+      return `${message.body.length} bytes, over the mailbox's ${this.#settings.maxSize}`;
+    return null;
   }
 
   async send(message: OutboundMessage): Promise<SendResult> {

@@ -33,7 +33,14 @@ export class M365Transport implements Transport {
 
   async send(message: OutboundMessage): Promise<SendResult> {
     let lastError: unknown;
+    const reasons: string[] = [];
     for (const method of this.#methods) {
+      // The first method that fits the message is tried; the others wait as fallbacks.
+      const unfit = method.fits?.(message);
+      if (unfit) {
+        reasons.push(`${method.kind}: ${unfit}`);
+        continue;
+      }
       try {
         const result = await method.send(message);
         return { ...result, upstream: `${method.kind} ${result.upstream}` };
@@ -42,6 +49,11 @@ export class M365Transport implements Transport {
         if (!METHOD_LEVEL_CATEGORIES.has(classifyError(err).category)) throw err;
       }
     }
+    if (lastError === undefined)
+      throw Object.assign(
+        new Error(`no method of this route can carry the message (${reasons.join('; ')})`),
+        { code: 'ENOMETHOD' },
+      );
     throw lastError;
   }
 

@@ -34,6 +34,8 @@ export interface SendResult {
  */
 export interface Transport {
   readonly kind: string;
+  /** Why this transport cannot carry the message at all (too big, too many recipients), or null. */
+  fits?(message: OutboundMessage): string | null;
   send(message: OutboundMessage): Promise<SendResult>;
   close(): Promise<void>;
 }

@@ -20,6 +20,7 @@ async function relayTo(
     fromPolicy?: 'rewrite' | 'pass' | 'reject';
     retrySchedule?: string;
     methods?: string[];
+    maxRecipients?: number;
   } = {},
 ) {
   const dir = tempDir();
@@ -53,6 +54,7 @@ async function relayTo(
             servername: 'smtp.office365.com',
             auth: extra.auth ?? 'oauth',
             password: extra.password,
+            maxRecipients: extra.maxRecipients ?? 500,
           },
         },
       },
@@ -338,4 +340,33 @@ test('a 10 MB message goes through Graph by draft, upload session and send; the 
   assert.equal(parsed.attachments[0]!.filename, 'scan.pdf');
   assert.ok(parsed.attachments[0]!.content.equals(pdf), 'byte for byte');
   assert.equal(sb.state.folder('scanner@contoso.com', 'Inbox').length, 1, 'the Bcc recipient got it too');
+});
+
+test('the first method that fits is used: more recipients than the mailbox takes per message go by Graph', async (t) => {
+  const sb = await startSandbox();
+  t.after(() => sb.stop());
+  const relay = await relayTo(t, sb, { methods: ['submission', 'graph'], maxRecipients: 1 });
+  const m = await untilMessage(
+    relay.store,
+    await send(relay.port, {
+      from: 'scanner@contoso.com',
+      to: ['alice@contoso.com', 'scanner@contoso.com'],
+      text: 'x',
+    }),
+    (x) => x.state === 'done',
+    'delivered',
+  );
+  assert.match(m.history[0]!.upstream!, /^m365-graph /);
+  assert.equal(sb.state.folder('alice@contoso.com', 'Inbox')[0]!.via, 'graph');
+  const small = await untilMessage(
+    relay.store,
+    await send(relay.port, { from: 'scanner@contoso.com', to: 'alice@contoso.com', text: 'y' }),
+    (x) => x.state === 'done',
+    'delivered',
+  );
+  assert.match(
+    small.history[0]!.upstream!,
+    /^m365-submission /,
+    'a message that fits still takes the first method',
+  );
 });

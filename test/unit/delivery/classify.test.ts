@@ -7,6 +7,10 @@ import { GraphError } from '../../../src/delivery/graph.ts';
 /** One case per rule row: the input, and the rule that must decide it. */
 const CASES: { rule: string; input: Parameters<typeof classifyFailure>[0] }[] = [
   {
+    rule: 'no-method-fits',
+    input: { code: 'ENOMETHOD', message: 'no method of this route can carry the message' },
+  },
+  {
     rule: 'starttls-failed',
     input: { code: 'ETLS', responseCode: 500, response: '500 5.5.2 Error: command not recognized' },
   },
