@@ -53,6 +53,13 @@ export const RULES: readonly Rule[] = [
   { name: 'token-temporary', test: (f) => f.code === 'ETOKENTEMP', action: 'retry', category: 'token' },
   // No method of the route fits the message (too big or too many recipients for every one).
   { name: 'no-method-fits', test: (f) => f.code === 'ENOMETHOD', action: 'fail', category: 'too-large' },
+  // 432 4.3.2: more connections for the mailbox than Exchange allows (facts §2.3): fewer, later.
+  {
+    name: 'm365-concurrency',
+    test: (f) => f.responseCode === 432 && enhanced(f) === '4.3.2',
+    action: 'retry',
+    category: 'concurrency',
+  },
   // Exchange Online (facts §2). Quotas and throttles clear with time: keep the mail, do not bounce.
   {
     name: 'm365-submission-quota',

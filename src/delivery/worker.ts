@@ -22,6 +22,49 @@ const PAUSE_FLOOR_MS: Record<string, number> = {
   'tenant-limit': 60 * 60_000,
 };
 
+/** Deferral categories that pause the whole route (its mailbox) until the message's next attempt. */
+const ROUTE_PAUSE_CATEGORIES = new Set(['quota', 'tenant-limit', 'blocked', 'credential']);
+
+/** How long a route keeps its reduced concurrency after a 432. */
+const NARROW_MS = 10 * 60_000;
+
+/**
+ * Per-route pauses and concurrency caps, kept by the delivery thread. In memory: after a
+ * restart a route simply tries again, and the refusal that paused it pauses it again.
+ */
+export class RouteGate {
+  readonly #paused = new Map<string, number>();
+  readonly #narrowed = new Map<string, { cap: number; until: number }>();
+
+  pause(route: string, until: number): void {
+    this.#paused.set(route, Math.max(this.#paused.get(route) ?? 0, until));
+  }
+
+  pausedUntil(route: string, now: number): number | null {
+    const until = this.#paused.get(route);
+    if (until === undefined || until <= now) {
+      this.#paused.delete(route);
+      return null;
+    }
+    return until;
+  }
+
+  narrow(route: string, inFlight: number, now: number): void {
+    const current = this.#narrowed.get(route)?.cap ?? inFlight;
+    this.#narrowed.set(route, { cap: Math.max(1, Math.min(current, inFlight) - 1), until: now + NARROW_MS });
+  }
+
+  concurrency(route: string, configured: number): number {
+    const n = this.#narrowed.get(route);
+    if (!n) return configured;
+    if (n.until <= Date.now()) {
+      this.#narrowed.delete(route);
+      return configured;
+    }
+    return Math.min(configured, n.cap);
+  }
+}
+
 function pauseFloorMs(results: RecipientResult[]): number {
   return Math.max(
     0,
@@ -51,6 +94,7 @@ export class DeliveryWorker {
   readonly #leaseMs: number;
   readonly #pollMs: number;
   readonly #inFlight = new Map<string, number>();
+  readonly #gate = new RouteGate();
   readonly #running = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | null = null;
   #pokeTimer: NodeJS.Timeout | null = null;
@@ -101,7 +145,8 @@ export class DeliveryWorker {
         this.#again = false;
         idleSlots = false;
         for (const [route, cfg] of Object.entries(this.#deps.config.routes)) {
-          const free = cfg.concurrency - (this.#inFlight.get(route) ?? 0);
+          if (this.#gate.pausedUntil(route, this.#now()) !== null) continue;
+          const free = this.#gate.concurrency(route, cfg.concurrency) - (this.#inFlight.get(route) ?? 0);
           if (free <= 0 || this.#stopping) continue;
           const claimed = await this.#deps.store.claimDue(this.#deps.owner, {
             now: this.#now(),
@@ -230,6 +275,21 @@ export class DeliveryWorker {
       startedAt + durationMs + delay,
       Math.max(message.expiresAt, startedAt + 1),
     );
+    // A quota, a block or a credential problem is the mailbox's, not this message's: the whole
+    // route waits, so its other messages do not walk into the same refusal (facts §2.6).
+    const pauseReason = results.find(
+      (r) => r.outcome === 'deferred' && ROUTE_PAUSE_CATEGORIES.has(r.category),
+    );
+    if (pauseReason) {
+      this.#gate.pause(message.route, nextAttemptAt);
+      log.warn(
+        { route: message.route, until: new Date(nextAttemptAt).toISOString(), reason: pauseReason.reply },
+        'delivery:route-paused',
+      );
+    }
+    // 432 4.3.2: too many connections for the mailbox; send with one fewer for a while.
+    if (results.some((r) => r.category === 'concurrency'))
+      this.#gate.narrow(message.route, this.#inFlight.get(message.route) ?? 1, this.#now());
     await store.recordAttempt({
       messageId: message.id,
       owner: message.leaseOwner,

@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import nodemailer, { type SendMailOptions } from 'nodemailer';
 
 import { type Sandbox, startSandbox } from '../../../src/sandbox/index.ts';
-import { DEMO } from '../../../src/sandbox/tenant.ts';
+import { DEMO, demoTenant, parseTenant } from '../../../src/sandbox/tenant.ts';
 import { queuedId, startTestRelay, tempDir, untilMessage, waitFor } from '../../helpers/relay.ts';
 
 /** A relay whose default route is Microsoft 365 client submission into the sandbox tenant. */
@@ -369,4 +369,37 @@ test('the first method that fits is used: more recipients than the mailbox takes
     /^m365-submission /,
     'a message that fits still takes the first method',
   );
+});
+
+test('a quota refusal (554 5.2.0) pauses the whole route: the next message waits instead of walking into it', async (t) => {
+  const tenant = demoTenant();
+  const sb = await startSandbox({
+    tenant: parseTenant({ ...tenant, limits: { ...tenant.limits, recipientsPerDay: 1 } }),
+  });
+  t.after(() => sb.stop());
+  const relay = await relayTo(t, sb, { retrySchedule: '1s' });
+  await untilMessage(
+    relay.store,
+    await send(relay.port, { from: 'scanner@contoso.com', to: 'alice@contoso.com', text: 'one' }),
+    (x) => x.state === 'done',
+    'first',
+  );
+  const second = await untilMessage(
+    relay.store,
+    await send(relay.port, { from: 'scanner@contoso.com', to: 'alice@contoso.com', text: 'two' }),
+    (x) => x.attempts === 1,
+    'quota',
+  );
+  assert.equal(second.history[0]!.category, 'quota');
+  assert.ok(
+    second.nextAttemptAt - second.history[0]!.startedAt >= 60 * 60_000,
+    'a quota waits at least an hour',
+  );
+  const third = await send(relay.port, {
+    from: 'scanner@contoso.com',
+    to: 'alice@contoso.com',
+    text: 'three',
+  });
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal((await relay.store.get(third))!.attempts, 0, 'the paused route sends nothing');
 });

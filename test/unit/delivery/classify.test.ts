@@ -7,6 +7,10 @@ import { GraphError } from '../../../src/delivery/graph.ts';
 /** One case per rule row: the input, and the rule that must decide it. */
 const CASES: { rule: string; input: Parameters<typeof classifyFailure>[0] }[] = [
   {
+    rule: 'm365-concurrency',
+    input: { responseCode: 432, response: '432 4.3.2 Concurrent connections limit exceeded.' },
+  },
+  {
     rule: 'no-method-fits',
     input: { code: 'ENOMETHOD', message: 'no method of this route can carry the message' },
   },
