@@ -32,6 +32,8 @@ export interface Faults {
   smtpDelayMs: number;
   /** Share of Graph requests answered 429 with Retry-After (a throttling storm). */
   graphThrottleRatio: number;
+  /** Slow Graph: every sendMail takes this long to answer (requests then overlap, as in real life). */
+  graphDelayMs: number;
 }
 
 export const NO_FAULTS: Faults = {
@@ -41,6 +43,7 @@ export const NO_FAULTS: Faults = {
   dropAfterData: false,
   smtpDelayMs: 0,
   graphThrottleRatio: 0,
+  graphDelayMs: 0,
 };
 
 /** mulberry32: a tiny deterministic generator for fault draws. */

@@ -243,6 +243,7 @@ export function registerGraph(
     if (!who) return reply;
     const msg = await readMessage(req, reply, who.mailbox.address);
     if (!msg) return reply;
+    if (ctx.faults.graphDelayMs > 0) await new Promise((r) => setTimeout(r, ctx.faults.graphDelayMs));
     return submit(reply, normaliseIp(req.ip), who, msg.raw, msg.saveToSentItems);
   });
 

@@ -123,6 +123,7 @@ export const TenantSchema = z
         dropAfterData: z.boolean().default(false),
         smtpDelayMs: z.number().int().min(0).default(0),
         graphThrottleRatio: z.number().min(0).max(1).default(0),
+        graphDelayMs: z.number().int().min(0).default(0),
       })
       .prefault({})
       .describe('Faults on demand (also settable through the control API)'),
