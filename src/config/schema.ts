@@ -171,6 +171,12 @@ export const M365TransportSchema = z.strictObject({
         .url()
         .default('https://graph.microsoft.com')
         .describe('Graph endpoint (national clouds have their own)'),
+      saveToSentItems: z
+        .boolean()
+        .default(true)
+        .describe(
+          'Keep a copy in the mailbox Sent Items; false sends the message as JSON (MIME sendMail always saves)',
+        ),
     })
     .prefault({})
     .describe('Settings of the Graph sendMail method'),

@@ -86,7 +86,16 @@ export function createTransport(
               'ERELAY_TRANSPORT_CONFIG',
               `Graph needs the app credentials of tenant "${t.tenant}"`,
             );
-          return new GraphTransport({ baseUrl: t.graph.baseUrl, mailbox: t.mailbox, caPem, sender }, tokens);
+          return new GraphTransport(
+            {
+              baseUrl: t.graph.baseUrl,
+              saveToSentItems: t.graph.saveToSentItems,
+              mailbox: t.mailbox,
+              caPem,
+              sender,
+            },
+            tokens,
+          );
         }
         if (t.submission.auth === 'oauth' && !tokens)
           throw new RelayError(

@@ -12,6 +12,8 @@ export interface GraphSettings {
   mailbox: string;
   caPem?: string;
   sender: SenderSettings;
+  /** false: Graph keeps no copy in Sent Items; the message then goes as JSON (MIME sendMail takes no options). */
+  saveToSentItems: boolean;
 }
 
 interface GraphResponse {
@@ -75,6 +77,20 @@ export class GraphTransport implements Transport {
     const mime = prepareGraphMime(sender.body, envelope);
     const user = `${this.#settings.baseUrl.replace(/\/$/, '')}/v1.0/users/${encodeURIComponent(sender.mailbox)}`;
     if (!fitsOneRequest(mime)) return this.#sendLarge(user, mime, envelope, message);
+    if (!this.#settings.saveToSentItems) {
+      const plan = await planLargeMessage(mime, envelope);
+      const attachments = plan.attachments.map((a) => ({
+        '@odata.type': '#microsoft.graph.fileAttachment',
+        name: a.name,
+        contentType: a.contentType,
+        contentBytes: a.content.toString('base64'),
+      }));
+      const response = await this.#call('POST', `${user}/sendMail`, {
+        body: JSON.stringify({ message: { ...plan.draft, attachments }, saveToSentItems: false }),
+        contentType: 'application/json',
+      });
+      return this.#accepted(response, message);
+    }
     const response = await this.#call(
       'POST',
       `${this.#settings.baseUrl.replace(/\/$/, '')}${sendMailPath(sender.mailbox)}`,

@@ -14,6 +14,7 @@ export interface GraphJsonMessage {
   ccRecipients?: { emailAddress: { address: string; name?: string } }[];
   bccRecipients?: { emailAddress: { address: string; name?: string } }[];
   from?: { emailAddress: { address: string; name?: string } };
+  attachments?: { name?: string; contentType?: string; contentBytes?: string }[];
 }
 
 const addresses = (value: string | null) =>
@@ -64,6 +65,11 @@ export async function composeJson(message: GraphJsonMessage, sender: string): Pr
     bcc: list(message.bccRecipients),
     subject: message.subject ?? '',
     ...(html ? { html: message.body?.content ?? '' } : { text: message.body?.content ?? '' }),
+    attachments: (message.attachments ?? []).map((a) => ({
+      filename: a.name,
+      contentType: a.contentType,
+      content: Buffer.from(a.contentBytes ?? '', 'base64'),
+    })),
   });
   // keepBcc: the Sent Items copy keeps Bcc, like Outlook's; delivered copies drop it (withoutBcc).
   (composer as unknown as { keepBcc: boolean }).keepBcc = true;

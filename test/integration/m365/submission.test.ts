@@ -21,6 +21,7 @@ async function relayTo(
     retrySchedule?: string;
     methods?: string[];
     maxRecipients?: number;
+    saveToSentItems?: boolean;
   } = {},
 ) {
   const dir = tempDir();
@@ -47,7 +48,7 @@ async function relayTo(
           mailbox: 'scanner@contoso.com',
           sender: { fromPolicy: extra.fromPolicy ?? 'rewrite' },
           methods: extra.methods ?? ['submission'],
-          graph: { baseUrl: sb.http.url },
+          graph: { baseUrl: sb.http.url, saveToSentItems: extra.saveToSentItems ?? true },
           submission: {
             host: '127.0.0.1',
             port: sb.submission.port,
@@ -402,4 +403,24 @@ test('a quota refusal (554 5.2.0) pauses the whole route: the next message waits
   });
   await new Promise((r) => setTimeout(r, 1500));
   assert.equal((await relay.store.get(third))!.attempts, 0, 'the paused route sends nothing');
+});
+
+test('Graph with saveToSentItems false: delivered with its attachment, no copy in Sent Items', async (t) => {
+  const sb = await startSandbox();
+  t.after(() => sb.stop());
+  const relay = await relayTo(t, sb, { methods: ['graph'], saveToSentItems: false });
+  const device = nodemailer.createTransport({ host: '127.0.0.1', port: relay.port, ignoreTLS: true });
+  t.after(() => device.close());
+  const info = await device.sendMail({
+    from: 'scanner@contoso.com',
+    to: 'alice@contoso.com',
+    subject: 'no copy',
+    text: 'x',
+    attachments: [{ filename: 'a.txt', content: 'hello attachment' }],
+  });
+  await untilMessage(relay.store, queuedId(info.response), (x) => x.state === 'done', 'delivered');
+  const got = sb.state.folder('alice@contoso.com', 'Inbox')[0]!;
+  assert.equal(got.subject, 'no copy');
+  assert.match(got.raw.toString(), /filename=a\.txt|filename="a\.txt"/);
+  assert.equal(sb.state.folder('scanner@contoso.com', 'SentItems').length, 0);
 });
