@@ -41,6 +41,19 @@ export interface TraceRow {
   }[];
 }
 
+export interface AcceptInput {
+  via: Endpoint;
+  fromIp: string;
+  envelopeFrom: string;
+  recipients: { address: string; local: boolean }[];
+  raw: Buffer;
+  /** Mailbox whose Sent Items gets a copy (submission and Graph). */
+  sender?: string;
+  now: number;
+  /** Accepted but carried over (30 messages a minute): traced Pending until release(). */
+  pending?: boolean;
+}
+
 /**
  * What the sandbox tenant holds: each mailbox's Inbox and Sent Items, and a message trace.
  * In memory for tests; also written as .eml files under `dir` when given, so the demo's mail
@@ -49,7 +62,7 @@ export interface TraceRow {
 export class SandboxState {
   readonly #items: StoredItem[] = [];
   readonly #trace: TraceRow[] = [];
-  readonly #held = new Map<string, Parameters<SandboxState['accept']>[0]>();
+  readonly #held = new Map<string, AcceptInput>();
   readonly #dir: string | undefined;
 
   constructor(dir?: string) {
@@ -57,53 +70,33 @@ export class SandboxState {
   }
 
   /** Files one message: a copy per local recipient's Inbox, one in the sender's Sent Items, trace rows per recipient. */
-  accept(input: {
-    via: Endpoint;
-    fromIp: string;
-    envelopeFrom: string;
-    recipients: { address: string; local: boolean }[];
-    raw: Buffer;
-    /** Mailbox whose Sent Items gets a copy (submission and Graph). */
-    sender?: string;
-    now: number;
-    /** Accepted but carried over (30 messages a minute): traced Pending until release(). */
-    pending?: boolean;
-  }): string {
+  accept(input: AcceptInput): string {
+    const traceId = randomUUID();
+    const subject = headerValue(input.raw, 'subject');
+    const messageId = headerValue(input.raw, 'message-id');
+    const row = (recipient: string, status: TraceStatus, events: TraceRow['events']): TraceRow => ({
+      messageTraceId: traceId,
+      received: input.now,
+      senderAddress: input.envelopeFrom,
+      recipientAddress: recipient,
+      subject,
+      messageId,
+      status,
+      fromIp: input.fromIp,
+      endpoint: input.via,
+      events,
+    });
     if (input.pending) {
-      const traceId = randomUUID();
-      const subject = headerValue(input.raw, 'subject');
-      const messageId = headerValue(input.raw, 'message-id');
-      for (const r of input.recipients) {
-        this.#trace.push({
-          messageTraceId: traceId,
-          received: input.now,
-          senderAddress: input.envelopeFrom,
-          recipientAddress: r.address,
-          subject,
-          messageId,
-          status: 'Pending',
-          fromIp: input.fromIp,
-          endpoint: input.via,
-          events: [
-            {
-              at: input.now,
-              event: 'Submit',
-              detail: 'submission throttled: carried over to the following minute',
-            },
-          ],
-        });
-      }
+      const detail = 'submission throttled: carried over to the following minute';
+      for (const r of input.recipients)
+        this.#trace.push(row(r.address, 'Pending', [{ at: input.now, event: 'Submit', detail }]));
       this.#held.set(traceId, { ...input, pending: false });
       return traceId;
     }
-    const messageId = headerValue(input.raw, 'message-id');
-    const subject = headerValue(input.raw, 'subject');
-    const from = headerValue(input.raw, 'from');
-    const traceId = randomUUID();
     const base = {
       receivedAt: input.now,
       via: input.via,
-      from,
+      from: headerValue(input.raw, 'from'),
       subject,
       messageId,
       envelopeFrom: input.envelopeFrom,
@@ -119,17 +112,8 @@ export class SandboxState {
           envelopeTo,
           raw: input.raw,
         });
-      this.#trace.push({
-        messageTraceId: traceId,
-        received: input.now,
-        senderAddress: input.envelopeFrom,
-        recipientAddress: r.address,
-        subject,
-        messageId,
-        status: 'Delivered',
-        fromIp: input.fromIp,
-        endpoint: input.via,
-        events: [
+      this.#trace.push(
+        row(r.address, 'Delivered', [
           {
             at: input.now,
             event: input.via === 'mx' ? 'Receive' : 'Submit',
@@ -140,8 +124,8 @@ export class SandboxState {
             event: r.local ? 'Deliver' : 'Send external',
             detail: r.local ? 'delivered to mailbox' : 'sent to the outside world (simulated)',
           },
-        ],
-      });
+        ]),
+      );
     }
     if (input.sender)
       this.#store({
