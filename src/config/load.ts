@@ -102,6 +102,27 @@ function crossCheck(config: Config): ConfigIssue[] {
       path: 'relay.defaultRoute',
       message: `route "${config.relay.defaultRoute}" is not defined under routes`,
     });
+  const listenerNames = new Set(config.listeners.map((l) => l.name ?? `${l.host}:${l.port}`));
+  config.clients.forEach((rule, i) => {
+    if (rule.route && !config.routes[rule.route])
+      issues.push({
+        path: `clients.${i}.route`,
+        message: `route "${rule.route}" is not defined under routes`,
+      });
+    for (const l of rule.match.listeners ?? [])
+      if (!listenerNames.has(l))
+        issues.push({ path: `clients.${i}.match.listeners`, message: `no listener is named "${l}"` });
+    for (const u of rule.match.users ?? [])
+      if (u !== '*' && !config.users[u])
+        issues.push({ path: `clients.${i}.match.users`, message: `user "${u}" is not defined under users` });
+    if (rule.match.certificates && !config.listeners.some((l) => l.clientCa))
+      issues.push({
+        path: `clients.${i}.match.certificates`,
+        message: 'certificates can only match on a listener with clientCa',
+      });
+  });
+  if (new Set(config.clients.map((c) => c.name)).size !== config.clients.length)
+    issues.push({ path: 'clients', message: 'rule names must be unique' });
   config.listeners.forEach((l, i) => {
     if (l.mode !== 'plain' && (!l.cert || !l.key))
       issues.push({ path: `listeners.${i}`, message: `mode ${l.mode} needs both cert and key` });
@@ -170,7 +191,14 @@ function withDerivedDefaults(config: Config): Config {
   const dataDir = resolve(config.relay.dataDir);
   return {
     ...config,
-    relay: { ...config.relay, dataDir, hostname: config.relay.hostname ?? hostname() },
+    relay: {
+      ...config.relay,
+      dataDir,
+      hostname: config.relay.hostname ?? hostname(),
+      internalDomains: config.relay.internalDomains ?? [
+        ...new Set(Object.values(config.microsoft365.tenants).flatMap((t) => t.acceptedDomains)),
+      ],
+    },
     listeners: config.listeners.map((l) => ({ ...l, name: l.name ?? `${l.host}:${l.port}` })),
     store: { ...config.store, path: resolve(config.store.path ?? join(dataDir, 'queue.db')) },
     sandbox: { ...config.sandbox, dir: resolve(config.sandbox.dir ?? join(dataDir, 'sandbox')) },
@@ -310,7 +338,11 @@ export function redactConfig<T>(value: T): T {
     return Object.fromEntries(
       Object.entries(value).map(([k, v]) => [
         k,
-        SECRET_KEYS.has(k) && v !== undefined ? '[redacted]' : redactConfig(v),
+        SECRET_KEYS.has(k) && v !== undefined
+          ? '[redacted]'
+          : k === 'users' && v && typeof v === 'object' && !Array.isArray(v)
+            ? Object.fromEntries(Object.keys(v).map((u) => [u, '[redacted]']))
+            : redactConfig(v),
       ]),
     ) as T;
   }

@@ -50,13 +50,111 @@ export const ListenerSchema = z.strictObject({
   host: z.string().default('127.0.0.1').describe('Address to bind; 0.0.0.0 or :: for every interface'),
   port: port.default(2525).describe('TCP port; 0 picks a free one (tests)'),
   mode: z
-    .enum(['plain', 'starttls', 'implicit-tls'])
+    .enum(['plain', 'starttls', 'implicit-tls', 'auto'])
     .default('plain')
     .describe(
-      'plain: no TLS; starttls: offer STARTTLS (needs cert and key); implicit-tls: TLS from the first byte',
+      'plain: no TLS; starttls: offer STARTTLS; implicit-tls: TLS from the first byte; auto: implicit TLS if the client opens with a TLS handshake, else STARTTLS',
     ),
-  cert: z.string().optional().describe('PEM certificate chain file; offering STARTTLS needs it'),
-  key: z.string().optional().describe('PEM private key file matching cert'),
+  cert: z
+    .string()
+    .optional()
+    .describe('PEM certificate chain file (reloaded when it changes); TLS modes need it'),
+  key: z.string().optional().describe('PEM private key file matching cert (reloaded with it)'),
+  tlsProfile: z
+    .enum(['modern', 'legacy'])
+    .default('modern')
+    .describe(
+      'modern: TLS 1.2+; legacy: TLS 1.0+ and the old ciphers 2010-era printers need (use on a listener of its own)',
+    ),
+  clientCa: z
+    .string()
+    .optional()
+    .describe(
+      'PEM CA file: ask clients for a certificate and verify it against these (clients[].match.certificates)',
+    ),
+  requireTls: z.boolean().default(false).describe('Refuse MAIL until the session is encrypted (530 5.7.0)'),
+  allowPlainAuth: z
+    .boolean()
+    .default(false)
+    .describe('Offer AUTH without TLS (passwords cross the wire readable); only on a trusted LAN segment'),
+  proxyFrom: z
+    .array(cidr)
+    .default([])
+    .describe(
+      'Load balancers whose connections start with a PROXY protocol v1/v2 header; the header is required from them and ignored from anyone else',
+    ),
+  tlsDetectWait: duration(
+    '500ms',
+    'Mode auto: how long to wait for a TLS handshake before greeting the client in plain text',
+  ),
+});
+
+const addressPattern = z
+  .string()
+  .min(1)
+  .refine((v) => /^[^\s@]*@?[^\s@]+$/.test(v), {
+    message: 'expected an address, "@domain" or a pattern with * such as "*@contoso.com"',
+  });
+
+export const ClientRuleSchema = z.strictObject({
+  name: z.string().min(1).describe('Name of the rule, shown in logs, quotas and the Received header'),
+  match: z
+    .strictObject({
+      listeners: z
+        .array(z.string())
+        .optional()
+        .describe('Listener names this rule applies to (default: all)'),
+      addresses: z.array(cidr).optional().describe('Client addresses or CIDR ranges (default: any)'),
+      users: z
+        .array(z.string().min(1))
+        .optional()
+        .describe(
+          'SMTP AUTH users this rule requires; "*" is any authenticated user (default: no AUTH needed)',
+        ),
+      certificates: z
+        .array(z.string().min(1))
+        .optional()
+        .describe(
+          'Verified TLS client certificates: subject CN / DNS name, or "sha256:<fingerprint>" (default: none needed)',
+        ),
+    })
+    .prefault({})
+    .describe('Who this rule is for: every given condition must hold'),
+  senders: z
+    .array(addressPattern)
+    .optional()
+    .describe(
+      'Envelope senders and From addresses allowed: "a@x", "@domain", "*@x"; "$user" is the AUTH user (default: any)',
+    ),
+  recipients: z
+    .union([z.literal('any'), z.literal('internal'), z.array(z.string().min(1))])
+    .default('any')
+    .describe('Recipients allowed: any, internal (relay.internalDomains), or a list of domains'),
+  route: z
+    .string()
+    .optional()
+    .describe("Route for this client's mail (default: relay.routing, then defaultRoute)"),
+  mailbox: z
+    .email()
+    .optional()
+    .describe("Microsoft 365 mailbox that sends this client's mail (overrides the route's sender mapping)"),
+  rate: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe('Messages a minute per client (per AUTH user, else per address); more get 450 4.7.1'),
+  dailyRecipients: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe('Recipients a day (UTC) per client; more get 452 4.5.3'),
+  maxSize: z
+    .string()
+    .refine((v) => tryParse(parseSize, v), { message: 'expected a size such as "512KB", "25MB"' })
+    .optional()
+    .describe('Largest message for this client (default: limits.maxMessageSize)'),
 });
 
 export const SmtpTransportSchema = z.strictObject({
@@ -253,10 +351,12 @@ export const ConfigSchema = z.strictObject({
         .optional()
         .describe('Name in the banner, EHLO reply and Received headers (default: machine name)'),
       dataDir: z.string().default('./data').describe('Directory for the spool database and captured mail'),
-      allowFrom: z
-        .array(cidr)
-        .default(['127.0.0.0/8', '::1'])
-        .describe('Client addresses allowed to relay; others get 554 5.7.1 at connect'),
+      internalDomains: z
+        .array(z.string())
+        .optional()
+        .describe(
+          "Domains that count as internal for clients[].recipients internal (default: every tenant's acceptedDomains)",
+        ),
       defaultRoute: z.string().default('default').describe('Route used for mail no other rule assigns'),
       routing: z
         .array(
@@ -276,6 +376,32 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   listeners: z.array(ListenerSchema).min(1).prefault([{}]).describe('Where the relay accepts SMTP'),
+  clients: z
+    .array(ClientRuleSchema)
+    .default([{ name: 'loopback', match: { addresses: ['127.0.0.0/8', '::1'] }, recipients: 'any' }])
+    .describe(
+      'Who may relay what; first matching rule wins; no match: 554 5.7.1 (or 530 5.7.0 where AUTH would help)',
+    ),
+  users: z
+    .record(
+      z.string().min(1).max(256),
+      z.string().regex(/^\$scrypt\$/, 'expected a hash printed by "bridgehead passwd" ($scrypt$...)'),
+    )
+    .default({})
+    .describe('Device credentials for SMTP AUTH: user → scrypt hash from "bridgehead passwd"')
+    .meta({ secret: true }),
+  auth: z
+    .strictObject({
+      maxFailures: z
+        .number()
+        .int()
+        .min(1)
+        .default(5)
+        .describe('Failed AUTH attempts from one address within failureWindow before it is locked out'),
+      failureWindow: duration('10m', 'Window in which failed AUTH attempts are counted'),
+      lockout: duration('15m', 'How long a locked-out address gets 421 4.7.0'),
+    })
+    .prefault({}),
   limits: z
     .strictObject({
       maxMessageSize: size('35MB', 'Largest message accepted (SIZE= at MAIL and bytes at DATA)'),

@@ -72,7 +72,7 @@ export class GraphTransport implements Transport {
   }
 
   async send(message: OutboundMessage): Promise<SendResult> {
-    const sender = decideSender(this.#settings.sender, message.mailFrom, message.body);
+    const sender = decideSender(this.#settings.sender, message.mailFrom, message.body, message.mailbox);
     const envelope = message.recipients.map((r) => r.address);
     const mime = prepareGraphMime(sender.body, envelope);
     const user = `${this.#settings.baseUrl.replace(/\/$/, '')}/v1.0/users/${encodeURIComponent(sender.mailbox)}`;

@@ -123,7 +123,7 @@ export class M365SubmissionTransport implements Transport {
   }
 
   async #send(message: OutboundMessage): Promise<SendResult> {
-    const sender = decideSender(this.#settings.sender, message.mailFrom, message.body);
+    const sender = decideSender(this.#settings.sender, message.mailFrom, message.body, message.mailbox);
     try {
       const info = (await this.#transporterFor(sender.mailbox).sendMail({
         envelope: { from: sender.mailFrom, to: message.recipients.map((r) => r.address) },

@@ -29,7 +29,9 @@ export interface SenderDecision {
   rewritten: boolean;
 }
 
-export function sendingMailbox(settings: SenderSettings, envelopeFrom: string): string {
+/** `assigned` is the mailbox a client rule gives the device (clients[].mailbox); it wins. */
+export function sendingMailbox(settings: SenderSettings, envelopeFrom: string, assigned?: string): string {
+  if (assigned) return assigned;
   if (settings.mode === 'envelope' && envelopeFrom) return envelopeFrom;
   if (settings.mode === 'map') {
     const a = envelopeFrom.toLowerCase();
@@ -53,8 +55,13 @@ export function mayUse(settings: SenderSettings, mailbox: string, address: strin
  * envelope, and in the From header, whose original address moves to Reply-To (unless one is
  * set) so replies still reach the device's owner. The display name is kept.
  */
-export function decideSender(settings: SenderSettings, envelopeFrom: string, body: Buffer): SenderDecision {
-  const mailbox = sendingMailbox(settings, envelopeFrom);
+export function decideSender(
+  settings: SenderSettings,
+  envelopeFrom: string,
+  body: Buffer,
+  assigned?: string,
+): SenderDecision {
+  const mailbox = sendingMailbox(settings, envelopeFrom, assigned);
   if (settings.fromPolicy !== 'rewrite') return { mailbox, mailFrom: envelopeFrom, body, rewritten: false };
   const fromHeader = headerValue(body, 'from');
   const parsed = (

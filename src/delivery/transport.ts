@@ -9,6 +9,8 @@ export interface OutboundMessage {
   dsn: DsnEnvelope;
   smtputf8: boolean;
   body: Buffer;
+  /** The Microsoft 365 mailbox the client rule assigned (clients[].mailbox); overrides the route's mapping. */
+  mailbox?: string;
 }
 
 /** The upstream's answer for one recipient: accepted (2xx after DATA) or refused with its reply. */

@@ -234,6 +234,7 @@ export class DeliveryWorker {
           dsn: message.dsn,
           smtputf8: message.smtputf8,
           body,
+          ...(message.client.mailbox ? { mailbox: message.client.mailbox } : {}),
         });
         upstream = sent.upstream;
         results = sent.recipients.map((r) => {

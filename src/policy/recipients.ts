@@ -29,12 +29,13 @@ export function senderRefusedByRoute(
   config: Readonly<Config>,
   routeName: string,
   envelopeFrom: string,
+  assignedMailbox?: string,
 ): string | null {
   const t = config.routes[routeName]?.transport;
   if (!t || t.kind !== 'm365' || t.sender.fromPolicy !== 'reject' || envelopeFrom === '') return null;
   if (!t.methods.some((m) => m === 'submission' || m === 'graph')) return null;
   const settings = { mailbox: t.mailbox, ...t.sender };
-  const mailbox = sendingMailbox(settings, envelopeFrom);
+  const mailbox = sendingMailbox(settings, envelopeFrom, assignedMailbox);
   return mayUse(settings, mailbox, envelopeFrom) ? null : mailbox;
 }
 

@@ -17,6 +17,10 @@ export interface ClientInfo {
   user: string | null;
   /** Negotiated TLS protocol ("TLSv1.3") or null for a plain session. */
   tls: string | null;
+  /** The client rule that let the message in (clients[].name). */
+  rule?: string;
+  /** The Microsoft 365 mailbox that rule assigns, which overrides the route's sender mapping. */
+  mailbox?: string;
 }
 
 /** DSN parameters from the submission (RFC 3461), kept for bounces and for the upstream. */

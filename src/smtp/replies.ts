@@ -52,6 +52,25 @@ export const replies = {
   tooManyConnections: () => reply(421, '4.7.0', 'Too many connections to this relay, try again later'),
   tooManyConnectionsFromIp: (ip: string, limit: number) =>
     reply(421, '4.7.0', `Too many connections from ${ip} (limit ${limit}), try again later`),
+  authRequired: () =>
+    reply(
+      530,
+      '5.7.0',
+      'Authentication required: log in with AUTH (over TLS) before sending through this relay',
+    ),
+  tlsRequired: () =>
+    reply(530, '5.7.0', 'Must issue a STARTTLS command first: this listener accepts mail over TLS only'),
+  encryptionRequired: () =>
+    reply(538, '5.7.11', 'Encryption required for AUTH: issue STARTTLS first, then log in'),
+  authInvalid: () => reply(535, '5.7.8', 'Authentication credentials invalid'),
+  authUnavailable: () => reply(454, '4.7.0', 'Temporary authentication failure, try again later'),
+  authLockedOut: (ip: string, untilMs: number) =>
+    reply(
+      421,
+      '4.7.0',
+      `Too many failed logins from ${ip}: locked out until ${new Date(untilMs).toISOString().slice(11, 19)} UTC`,
+    ),
+  authMechanismUnsupported: () => reply(504, '5.5.4', 'Unrecognized authentication type: use PLAIN or LOGIN'),
   shuttingDown: () => reply(421, '4.3.2', 'Relay is shutting down, try again later'),
 
   messageTooLarge: (limitBytes: number) =>
@@ -84,6 +103,24 @@ export const replies = {
       550,
       '5.7.1',
       `${recipient} is outside ${domains || 'the tenant'}: this relay sends by Microsoft 365 direct send, which only reaches the tenant's own mailboxes`,
+    ),
+  senderNotAllowedForClient: (sender: string, rule: string) =>
+    reply(550, '5.7.1', `${sender} is not an allowed sender for this client (rule ${rule})`),
+  fromHeaderNotAllowed: (from: string, rule: string) =>
+    reply(
+      550,
+      '5.7.1',
+      `From: ${from} is not an allowed sender for this client (rule ${rule}); nothing was queued`,
+    ),
+  recipientNotAllowed: (recipient: string, rule: string) =>
+    reply(550, '5.7.1', `${recipient} is outside the recipient domains this client may reach (rule ${rule})`),
+  rateLimited: (perMinute: number) =>
+    reply(450, '4.7.1', `Rate limit: this client may send ${perMinute} messages a minute; try again shortly`),
+  dailyQuota: (perDay: number, resetsAtMs: number) =>
+    reply(
+      452,
+      '4.5.3',
+      `Daily recipient quota of ${perDay} reached for this client; it resets at ${new Date(resetsAtMs).toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     ),
   badSenderSyntax: () => reply(501, '5.1.7', 'Bad sender address syntax'),
 
@@ -128,4 +165,7 @@ export const BUILTIN_REWRITES: ReadonlyArray<{
   { match: /^Error: Command line too long$/, reply: () => replies.lineTooLong() },
   { match: /^Timeout - closing connection$/, reply: () => replies.idleTimeout() },
   { match: /^Server shutting down$/, reply: () => replies.shuttingDown() },
+  { match: /^Error: Must issue a STARTTLS command first$/, reply: () => replies.encryptionRequired() },
+  { match: /^Error: Unrecognized authentication type$/, reply: () => replies.authMechanismUnsupported() },
+  { match: /^Error: Authentication credentials invalid$/, reply: () => replies.authInvalid() },
 ];

@@ -1,5 +1,4 @@
-import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 
 import {
   SMTPServer,
@@ -14,20 +13,28 @@ import { RelayError } from '../errors.ts';
 import type { RelayEvents } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import {
+  type ClientIdentity,
+  ClientPolicy,
+  type ClientRule,
+  type VerifiedCertificate,
+} from '../policy/clients.ts';
+import { DeviceBudgets } from '../policy/device-budget.ts';
+import {
   connectorSenderOutsideTenant,
   directSendOutsideTenant,
   senderRefusedByRoute,
 } from '../policy/recipients.ts';
 import { routeChooser } from '../policy/routing.ts';
-import { isStoreFull } from '../queue/sqlite/store.ts';
-import type { NewRecipient, QueueStore } from '../queue/store.ts';
+import type { QueueStore } from '../queue/store.ts';
 import { cidrMatcher, normaliseIp } from '../util/address.ts';
-import { newQueueId } from '../util/id.ts';
-import { formatDuration, parseDuration, parseSize } from '../util/units.ts';
+import { parseDuration, parseSize } from '../util/units.ts';
+import { DeviceAuth } from './auth.ts';
+import { FrontDoor, type SessionTargets } from './front-door.ts';
+import { Intake } from './intake.ts';
 import { ConnectionLimiter } from './limits.ts';
-import { buildReceived, headerValue } from './received.ts';
 import type { SmtpError } from './replies.ts';
 import { replies } from './replies.ts';
+import { type ListenerTls, readListenerTls, verifiedPeer, watchListenerTls } from './tls.ts';
 import { patchSmtpServerReplies } from './wire.ts';
 
 export interface InboundDeps {
@@ -46,44 +53,72 @@ export interface BoundListener {
   mode: ListenerConfig['mode'];
 }
 
-interface SessionStats {
-  listener: string;
+/** The current mail transaction: decided at MAIL FROM, used at RCPT and DATA. */
+export interface Transaction {
+  rule: ClientRule;
+  route: string;
+  budgetKey: string;
+}
+
+interface SessionState {
+  listener: ListenerConfig & { name: string };
   startedAt: number;
   accepted: number;
   rejected: number;
   lastError: string | null;
+  certificate: VerifiedCertificate | null;
+  tx: Transaction | null;
+}
+
+interface OpenListener {
+  door: FrontDoor;
+  servers: SMTPServer[];
+  listener: BoundListener;
+  stopWatching: () => void;
 }
 
 /**
- * The inbound side: one smtp-server per listener. Hooks only translate between smtp-server
- * and the store; replies come from replies.ts. `250` is sent only after store.enqueue()
- * resolved, i.e. after the message and its envelope were committed to disk.
+ * The inbound side: per listener a front door (PROXY header, TLS detection) and smtp-server
+ * for the session. Hooks translate between smtp-server, the client policy and the intake;
+ * replies come from replies.ts. `250` is sent only after the message and its envelope were
+ * committed to disk (intake.ts).
  */
 export class InboundServer {
   readonly #deps: InboundDeps;
-  readonly #servers: { server: SMTPServer; listener: BoundListener }[] = [];
+  readonly #open: OpenListener[] = [];
   readonly #limiter: ConnectionLimiter;
-  readonly #allowed: (ip: string) => boolean;
-  readonly #sessions = new Map<string, SessionStats>();
-  /** Route chosen at MAIL FROM for the session's current transaction. */
-  readonly #routes = new Map<string, string>();
+  readonly #policy: ClientPolicy;
+  readonly #budgets: DeviceBudgets;
+  readonly #auth: DeviceAuth;
+  readonly #intake: Intake;
+  readonly #sessions = new Map<string, SessionState>();
   readonly #chooseRoute: (clientIp: string, envelopeFrom: string) => string;
   readonly #maxSize: number;
-  readonly #dataTimeoutMs: number;
   #closing = false;
 
   private constructor(deps: InboundDeps) {
     this.#deps = deps;
-    const { limits, relay } = deps.config;
+    const { limits } = deps.config;
+    const now = () => this.#now();
     this.#limiter = new ConnectionLimiter(limits.maxConnections, limits.maxConnectionsPerIp);
-    this.#allowed = cidrMatcher(relay.allowFrom);
+    this.#policy = new ClientPolicy(deps.config);
+    this.#budgets = new DeviceBudgets(now);
+    this.#auth = new DeviceAuth(deps.config, deps.events, deps.log, now);
     this.#maxSize = parseSize(limits.maxMessageSize);
-    this.#dataTimeoutMs = parseDuration(limits.dataTimeout);
     this.#chooseRoute = routeChooser(deps.config);
-  }
-
-  #routeOf(session: SMTPServerSession): string {
-    return this.#routes.get(session.id) ?? this.#deps.config.relay.defaultRoute;
+    this.#intake = new Intake({
+      ...deps,
+      now,
+      maxSize: this.#maxSize,
+      budgets: this.#budgets,
+      rejected: (session, phase, reply) => this.#rejected(session, phase, reply),
+      accepted: (session) => {
+        const state = this.#sessions.get(session.id);
+        if (state) state.accepted++;
+      },
+      transaction: (session) => this.#sessions.get(session.id)?.tx ?? null,
+      dropConnection: (session, reply) => this.#dropConnection(session, reply),
+    });
   }
 
   static async start(deps: InboundDeps): Promise<InboundServer> {
@@ -99,46 +134,93 @@ export class InboundServer {
   }
 
   get listeners(): BoundListener[] {
-    return this.#servers.map((s) => s.listener);
+    return this.#open.map((o) => o.listener);
   }
 
-  async #listen(listener: ListenerConfig): Promise<void> {
-    const name = listener.name ?? `${listener.host}:${listener.port}`;
-    const server = new SMTPServer(this.#options(listener, name));
-    server.on('error', (err) => this.#deps.log.warn({ err, listener: name }, 'smtp:error'));
-    const port = await new Promise<number>((resolve, reject) => {
-      const onError = (err: Error) =>
-        reject(
-          new RelayError(
-            'ERELAY_LISTEN_FAILED',
-            `cannot listen on ${listener.host}:${listener.port}: ${err.message}`,
-            { cause: err },
-          ),
-        );
-      server.server.once('error', onError);
-      server.listen(listener.port, listener.host, () => {
-        server.server.off('error', onError);
-        resolve((server.server.address() as AddressInfo).port);
-      });
+  async #listen(config: ListenerConfig): Promise<void> {
+    const listener = { ...config, name: config.name ?? `${config.host}:${config.port}` };
+    const { log } = this.#deps;
+    const tls = readListenerTls(listener);
+    const targets: SessionTargets = {};
+    if (listener.mode !== 'implicit-tls') targets.plain = this.#smtpServer(listener, false, tls);
+    if (listener.mode === 'implicit-tls' || listener.mode === 'auto')
+      targets.secure = this.#smtpServer(listener, true, tls);
+    const servers = [targets.plain, targets.secure].filter((s): s is SMTPServer => Boolean(s));
+    const door = new FrontDoor(targets, {
+      mode: listener.mode,
+      proxyFrom: listener.proxyFrom.length > 0 ? cidrMatcher(listener.proxyFrom) : null,
+      detectWaitMs: parseDuration(listener.tlsDetectWait),
+      onDropped: (peer, reason) =>
+        log.info({ listener: listener.name, remoteAddress: peer, reason }, 'smtp:dropped'),
     });
-    this.#servers.push({ server, listener: { name, host: listener.host, port, mode: listener.mode } });
-    this.#deps.log.info({ listener: name, host: listener.host, port, mode: listener.mode }, 'smtp:listening');
+    door.server.on('error', (err) => log.warn({ err, listener: listener.name }, 'smtp:error'));
+    let port: number;
+    try {
+      port = await door.listen(listener.port, listener.host);
+    } catch (err) {
+      throw new RelayError(
+        'ERELAY_LISTEN_FAILED',
+        `cannot listen on ${listener.host}:${listener.port}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    const stopWatching = tls
+      ? watchListenerTls(
+          listener,
+          (fresh) => {
+            for (const s of servers) s.updateSecureContext(fresh);
+            log.info({ listener: listener.name }, 'smtp:tls-reloaded');
+          },
+          (err) => log.warn({ err, listener: listener.name }, 'smtp:tls-reload-failed'),
+        )
+      : () => undefined;
+    const bound = { name: listener.name, host: listener.host, port, mode: listener.mode };
+    this.#open.push({ door, servers, listener: bound, stopWatching });
+    log.info(
+      {
+        listener: listener.name,
+        host: listener.host,
+        port,
+        mode: listener.mode,
+        tlsProfile: tls ? listener.tlsProfile : undefined,
+      },
+      'smtp:listening',
+    );
   }
 
-  #options(listener: ListenerConfig, name: string): SMTPServerOptions & { greetingDelayMs: number } {
+  #smtpServer(
+    listener: ListenerConfig & { name: string },
+    secure: boolean,
+    tls: ListenerTls | null,
+  ): SMTPServer {
+    const server = new SMTPServer(this.#options(listener, secure, tls));
+    server.on('error', (err) => this.#deps.log.warn({ err, listener: listener.name }, 'smtp:error'));
+    return server;
+  }
+
+  #options(
+    listener: ListenerConfig & { name: string },
+    secure: boolean,
+    tls: ListenerTls | null,
+  ): SMTPServerOptions & Record<string, unknown> {
     const { config } = this.#deps;
-    const tls =
-      listener.cert && listener.key
-        ? { cert: readTlsFile(listener.cert), key: readTlsFile(listener.key), minVersion: 'TLSv1.2' as const }
-        : {};
+    const plainAuth = listener.allowPlainAuth;
+    const disabled: string[] = [];
+    if (listener.mode === 'plain') disabled.push('STARTTLS');
+    // AUTH where a password would cross the wire readable is not offered at all.
+    if (!this.#auth.enabled || (listener.mode === 'plain' && !plainAuth)) disabled.push('AUTH');
     return {
-      ...tls,
+      ...(tls ?? {}),
       name: config.relay.hostname,
       banner: 'Bridgehead relay ready',
-      secure: listener.mode === 'implicit-tls',
-      // AUTH arrives with the policy work; until then no mechanism is offered.
-      disabledCommands: listener.mode === 'plain' ? ['STARTTLS', 'AUTH'] : ['AUTH'],
+      secure,
+      disabledCommands: disabled,
+      authMethods: ['PLAIN', 'LOGIN'],
       authOptional: true,
+      allowInsecureAuth: plainAuth,
+      // Before STARTTLS, AUTH is not advertised unless plaintext AUTH is allowed here.
+      ehloFilter: (lines: string[], isSecure: boolean) =>
+        isSecure || plainAuth ? lines : lines.filter((l) => !/^AUTH /.test(l)),
       size: this.#maxSize,
       maxRecipients: config.limits.maxRecipients,
       maxCommandLength: parseSize(config.limits.maxCommandLength),
@@ -154,40 +236,28 @@ export class InboundServer {
       closeTimeout: parseDuration(config.shutdown.grace),
       // smtp-server's own lines would log AUTH transcripts raw; we log one line per session instead.
       logger: false,
-      onConnect: (session, cb) => cb(this.#onConnect(session, name) ?? undefined),
-      onMailFrom: (address: SMTPServerAddress, session, cb) => {
-        const route = this.#chooseRoute(normaliseIp(session.remoteAddress), address.address);
-        this.#routes.set(session.id, route);
-        const outside = connectorSenderOutsideTenant(config, route, address.address);
-        if (outside) {
-          const refusal = replies.senderOutsideConnector(address.address, outside.join(', '));
-          this.#rejected(session, 'mail', refusal);
-          return cb(refusal);
-        }
-        const mailbox = senderRefusedByRoute(config, route, address.address);
-        if (!mailbox) return cb();
-        const refusal = replies.senderNotAllowed(address.address, mailbox);
-        this.#rejected(session, 'mail', refusal);
-        cb(refusal);
+      onConnect: (session, cb) => cb(this.#onConnect(session, listener) ?? undefined),
+      onSecure: (socket, session, cb) => {
+        const state = this.#sessions.get(session.id);
+        if (state && listener.clientCa) state.certificate = verifiedPeer(socket as TLSSocket);
+        cb();
       },
-      onRcptTo: (address: SMTPServerAddress, session, cb) => {
-        const outside = directSendOutsideTenant(config, this.#routeOf(session), address.address);
-        if (!outside) return cb();
-        const refusal = replies.outsideDirectSend(address.address, outside.join(', '));
-        this.#rejected(session, 'rcpt', refusal);
-        cb(refusal);
-      },
-      onData: (stream, session, cb) => this.#onData(stream, session, name, cb),
+      onAuth: (auth, session, cb) => this.#auth.handle(auth, session, cb),
+      onMailFrom: (address: SMTPServerAddress, session, cb) => cb(this.#onMailFrom(address, session)),
+      onRcptTo: (address: SMTPServerAddress, session, cb) => cb(this.#onRcptTo(address, session)),
+      onData: (stream: SMTPServerDataStream, session, cb) =>
+        this.#intake.receive(stream, session, listener.name, cb),
       onClose: (session) => this.#onClose(session),
     };
   }
 
-  #onConnect(session: SMTPServerSession, listener: string): SmtpError | null {
+  #onConnect(session: SMTPServerSession, listener: ListenerConfig & { name: string }): SmtpError | null {
     const ip = normaliseIp(session.remoteAddress);
     let refusal: SmtpError | null = null;
     if (this.#closing) refusal = replies.shuttingDown();
-    else if (!this.#allowed(ip)) refusal = replies.relayDenied(ip);
-    else {
+    else if (!this.#policy.mayConnect(listener.name, ip)) refusal = replies.relayDenied(ip);
+    else refusal = this.#auth.lockedOut(ip);
+    if (!refusal) {
       const verdict = this.#limiter.open(session.id, ip);
       if (verdict === 'total') refusal = replies.tooManyConnections();
       else if (verdict === 'per-ip')
@@ -203,130 +273,85 @@ export class InboundServer {
       accepted: 0,
       rejected: 0,
       lastError: null,
+      certificate: null,
+      tx: null,
     });
     return null;
   }
 
-  #onData(
-    stream: SMTPServerDataStream,
-    session: SMTPServerSession,
-    listener: string,
-    cb: (err?: Error | null, message?: string) => void,
-  ): void {
-    const chunks: Buffer[] = [];
-    let finished = false;
-    const timer = setTimeout(() => {
-      if (finished) return;
-      finished = true;
-      this.#dropConnection(session, replies.dataTimeout(formatDuration(this.#dataTimeoutMs)));
-    }, this.#dataTimeoutMs);
-    timer.unref();
-    stream.on('data', (chunk: Buffer) => {
-      if (!stream.sizeExceeded) chunks.push(chunk);
-    });
-    // A client that disconnects mid-DATA destroys the stream: nothing is stored or acknowledged.
-    stream.on('error', () => {
-      finished = true;
-      clearTimeout(timer);
-    });
-    stream.on('end', () => {
-      clearTimeout(timer);
-      if (finished) return;
-      finished = true;
-      if (stream.sizeExceeded) {
-        const err = replies.messageTooLarge(this.#maxSize);
-        this.#rejected(session, 'data', err);
-        return cb(err);
-      }
-      this.#accept(session, listener, Buffer.concat(chunks)).then(
-        (queueId) => cb(null, replies.queued(queueId).message),
-        (err: SmtpError) => cb(err),
-      );
-    });
+  #identity(session: SMTPServerSession, state: SessionState): ClientIdentity {
+    return {
+      listener: state.listener.name,
+      ip: normaliseIp(session.remoteAddress),
+      user: typeof session.user === 'string' ? session.user : null,
+      certificate: state.certificate,
+    };
   }
 
-  async #accept(session: SMTPServerSession, listener: string, data: Buffer): Promise<string> {
-    const { config, store, events, log } = this.#deps;
-    const now = this.#now();
-    const id = this.#deps.newId?.() ?? newQueueId(now);
-    const envelope = session.envelope;
-    const rcpts = envelope.rcptTo;
-    const cipher = session.secure
-      ? (session as unknown as { tlsOptions?: { version: string; name: string } }).tlsOptions
-      : undefined;
-    const received = buildReceived({
-      helo: session.hostNameAppearsAs ?? '',
-      ip: normaliseIp(session.remoteAddress),
-      byHost: config.relay.hostname!,
-      queueId: id,
-      protocol: session.secure ? 'ESMTPS' : 'ESMTP',
-      tls: cipher ? { version: cipher.version, cipher: cipher.name } : null,
-      recipient: rcpts.length === 1 ? rcpts[0]!.address : null,
-      date: new Date(now),
-    });
-    const body = Buffer.concat([Buffer.from(received, 'latin1'), data]);
-    const route = this.#routeOf(session);
-    const dsn = (envelope as { dsn?: { ret?: string; envid?: string } }).dsn ?? {};
-    const recipients: NewRecipient[] = rcpts.map((r) => {
-      const rdsn = (r as { dsn?: { notify?: string[]; orcpt?: string } }).dsn;
-      return { address: r.address, notify: rdsn?.notify ?? null, orcpt: rdsn?.orcpt ?? null };
-    });
-    try {
-      await store.enqueue({
-        id,
-        receivedAt: now,
-        mailFrom: envelope.mailFrom ? envelope.mailFrom.address : '',
-        recipients,
-        dsn: { ret: (dsn.ret as 'FULL' | 'HDRS' | undefined) ?? null, envid: dsn.envid ?? null },
-        smtputf8: Boolean((envelope as { smtpUtf8?: boolean }).smtpUtf8),
-        bodyType: (envelope as { bodyType?: string }).bodyType === '8bitmime' ? '8bitmime' : '7bit',
-        client: {
-          ip: normaliseIp(session.remoteAddress),
-          helo: session.hostNameAppearsAs ?? '',
-          listener,
-          user: typeof session.user === 'string' ? session.user : null,
-          tls: cipher?.version ?? null,
-        },
-        route,
-        messageIdHeader: headerValue(data, 'message-id'),
-        body,
-        expiresAt: now + parseDuration(config.delivery.maxAge),
-      });
-    } catch (err) {
-      log.error({ err, sid: session.id }, 'queue:write-failed');
-      const reply = isStoreFull(err) ? replies.storageFull() : replies.queueUnavailable();
-      this.#rejected(session, 'data', reply);
-      throw reply;
+  #onMailFrom(address: SMTPServerAddress, session: SMTPServerSession): SmtpError | null {
+    const state = this.#sessions.get(session.id);
+    if (!state) return replies.localError();
+    state.tx = null;
+    const refusal = this.#decideMail(address, session, state);
+    if (refusal) this.#rejected(session, 'mail', refusal);
+    return refusal;
+  }
+
+  #decideMail(address: SMTPServerAddress, session: SMTPServerSession, state: SessionState): SmtpError | null {
+    const { config } = this.#deps;
+    if (state.listener.requireTls && !session.secure) return replies.tlsRequired();
+    const id = this.#identity(session, state);
+    const args = address.args as Record<string, string> | false;
+    const declared = (args && Number(args.SIZE)) || 0;
+    const verdict = this.#policy.decideMail(id, address.address, declared);
+    if (!verdict.ok) {
+      if (verdict.reason === 'auth-required') return replies.authRequired();
+      if (verdict.reason === 'no-rule')
+        return replies.relayDenied(id.user ? `${id.ip} (user ${id.user})` : id.ip);
+      if (verdict.reason === 'sender')
+        return replies.senderNotAllowedForClient(address.address, verdict.rule.name);
+      return replies.messageTooLarge(verdict.reason === 'size' ? verdict.limit : this.#maxSize);
     }
-    const stats = this.#sessions.get(session.id);
-    if (stats) stats.accepted++;
-    log.info(
-      {
-        sid: session.id,
-        queueId: id,
-        from: envelope.mailFrom ? envelope.mailFrom.address : '',
-        rcpts: rcpts.length,
-        size: body.length,
-        route,
-      },
-      'smtp:accepted',
-    );
-    events.emit('smtp:accepted', {
-      sid: session.id,
-      queueId: id,
-      size: body.length,
-      recipients: rcpts.length,
-      route,
-    });
-    events.emit('queue:enqueued', { queueId: id, route });
-    return id;
+    const rule = verdict.rule;
+    const budgetKey = DeviceBudgets.key(rule.name, id.user, id.ip);
+    const rate = this.#budgets.checkRate(budgetKey, rule.rate);
+    if (!rate.ok) return replies.rateLimited(rate.max);
+    const route = rule.route ?? this.#chooseRoute(id.ip, address.address);
+    const outside = connectorSenderOutsideTenant(config, route, address.address);
+    if (outside) return replies.senderOutsideConnector(address.address, outside.join(', '));
+    const mailbox = senderRefusedByRoute(config, route, address.address, rule.mailbox);
+    if (mailbox) return replies.senderNotAllowed(address.address, mailbox);
+    state.tx = { rule, route, budgetKey };
+    return null;
+  }
+
+  #onRcptTo(address: SMTPServerAddress, session: SMTPServerSession): SmtpError | null {
+    const tx = this.#sessions.get(session.id)?.tx;
+    if (!tx) return replies.localError();
+    let refusal: SmtpError | null = null;
+    if (!tx.rule.mayReach(address.address))
+      refusal = replies.recipientNotAllowed(address.address, tx.rule.name);
+    else {
+      const quota = this.#budgets.checkRecipients(
+        tx.budgetKey,
+        tx.rule.dailyRecipients,
+        session.envelope.rcptTo.length,
+      );
+      if (!quota.ok && quota.limit === 'daily') refusal = replies.dailyQuota(quota.max, quota.resetsAt);
+      else {
+        const outside = directSendOutsideTenant(this.#deps.config, tx.route, address.address);
+        if (outside) refusal = replies.outsideDirectSend(address.address, outside.join(', '));
+      }
+    }
+    if (refusal) this.#rejected(session, 'rcpt', refusal);
+    return refusal;
   }
 
   #rejected(session: SMTPServerSession, phase: string, err: SmtpError): void {
-    const stats = this.#sessions.get(session.id);
-    if (stats) {
-      stats.rejected++;
-      stats.lastError = err.line;
+    const state = this.#sessions.get(session.id);
+    if (state) {
+      state.rejected++;
+      state.lastError = err.line;
     }
     this.#deps.log.info(
       { sid: session.id, phase, reply: err.line, remoteAddress: session.remoteAddress },
@@ -344,39 +369,41 @@ export class InboundServer {
   /** Sends a final 421 and closes the connection of this session (data timeout). */
   #dropConnection(session: SMTPServerSession, reply: SmtpError): void {
     this.#rejected(session, 'data', reply);
-    for (const { server } of this.#servers) {
-      for (const conn of (
-        server as unknown as { connections: Set<{ id: string; send: (c: number, t: string) => void }> }
-      ).connections) {
-        if (conn.id === session.id) conn.send(reply.responseCode, reply.message); // 421 closes the connection
-      }
+    for (const conn of this.#connections()) {
+      if (conn.id === session.id) conn.send(reply.responseCode, reply.message); // 421 closes the connection
     }
+  }
+
+  *#connections(): Generator<ConnectionHandle> {
+    for (const { servers } of this.#open)
+      for (const server of servers)
+        yield* (server as unknown as { connections: Set<ConnectionHandle> }).connections;
   }
 
   #onClose(session: SMTPServerSession): void {
     this.#limiter.close(session.id);
-    this.#routes.delete(session.id);
-    const stats = this.#sessions.get(session.id);
-    if (!stats) return;
+    const state = this.#sessions.get(session.id);
+    if (!state) return;
     this.#sessions.delete(session.id);
     const tls = (session as unknown as { tlsOptions?: { version?: string } }).tlsOptions?.version ?? null;
     this.#deps.log.info(
       {
         sid: session.id,
-        listener: stats.listener,
+        listener: state.listener.name,
         remoteAddress: normaliseIp(session.remoteAddress),
         helo: session.hostNameAppearsAs,
         tls,
-        accepted: stats.accepted,
-        rejected: stats.rejected,
-        lastError: stats.lastError ?? undefined,
-        durationMs: this.#now() - stats.startedAt,
+        user: typeof session.user === 'string' ? session.user : undefined,
+        accepted: state.accepted,
+        rejected: state.rejected,
+        lastError: state.lastError ?? undefined,
+        durationMs: this.#now() - state.startedAt,
       },
       'smtp:session',
     );
     this.#deps.events.emit('smtp:session', {
       sid: session.id,
-      listener: stats.listener,
+      listener: state.listener.name,
       remoteAddress: normaliseIp(session.remoteAddress),
       tlsVersion: tls,
     });
@@ -390,7 +417,14 @@ export class InboundServer {
    */
   async close(graceMs = 0): Promise<void> {
     this.#closing = true;
-    await Promise.all(this.#servers.map(({ server }) => closeGracefully(server, graceMs)));
+    for (const o of this.#open) o.stopWatching();
+    const doors = Promise.all(this.#open.map((o) => o.door.close()));
+    const deadline = Date.now() + graceMs;
+    const open = () => [...this.#connections()];
+    while (open().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    const bye = replies.shuttingDown();
+    for (const conn of open()) conn.send(bye.responseCode, bye.message); // 421 closes the connection
+    await Promise.race([doors, new Promise((r) => setTimeout(r, 2000).unref())]);
   }
 
   #now(): number {
@@ -399,29 +433,6 @@ export class InboundServer {
 }
 
 interface ConnectionHandle {
+  id: string;
   send(code: number, text: string): void;
-  close(): void;
-}
-
-async function closeGracefully(server: SMTPServer, graceMs: number): Promise<void> {
-  const internals = server as unknown as {
-    connections: Set<ConnectionHandle>;
-    _pendingSockets?: Set<{ destroy(): void }>;
-  };
-  const closed = new Promise<void>((resolve) => server.server.close(() => resolve()));
-  // Sockets still in a TLS handshake or PROXY header have no session that could finish.
-  internals._pendingSockets?.forEach((s) => s.destroy());
-  const deadline = Date.now() + graceMs;
-  while (internals.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-  const bye = replies.shuttingDown();
-  for (const conn of internals.connections) conn.send(bye.responseCode, bye.message); // 421 closes the connection
-  await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
-}
-
-function readTlsFile(path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (cause) {
-    throw new RelayError('ERELAY_TLS_FILES', `cannot read ${path}: ${(cause as Error).message}`, { cause });
-  }
 }

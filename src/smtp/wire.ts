@@ -1,4 +1,5 @@
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 
 import { BUILTIN_REWRITES, type SmtpError } from './replies.ts';
 
@@ -19,6 +20,8 @@ export interface ReplyRewrite {
  * test/integration/smtp-wire.test.ts pins the result on a real connection.
  *
  * 2. Greeting delay: see patchedInit below.
+ *
+ * 3. Bare-LF devices: see patchBareLfData below.
  */
 const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
 
@@ -77,6 +80,8 @@ export function patchSmtpServerReplies(): void {
     return original.call(this, code, data, context);
   };
 
+  patchBareLfData();
+
   // smtp-server waits a fixed 100 ms before the 220 greeting to catch clients that talk first
   // (a spam-bot trait). On a LAN relay that wait is pure latency: it caps one session's rate
   // at ten connections a second, and printers open one connection per message. The delay is
@@ -90,4 +95,60 @@ export function patchSmtpServerReplies(): void {
       setTimeout(() => this.connectionReady(), delay).unref();
     });
   };
+}
+
+interface StreamInternals {
+  _write(chunk: Buffer, encoding: string, next: (err?: Error) => void): void;
+  startDataMode(maxBytes?: number): unknown;
+  _dataMode: boolean;
+  /** Whether the last command line seen ended in a bare LF. */
+  _bhLastLineBareLf?: boolean;
+  _bhPrevByte?: number;
+  /** This message's data is read with bare LF taken as CRLF. */
+  _bhBareLfData?: boolean;
+}
+
+/**
+ * smtp-server ends DATA only at CRLF.CRLF, so a device that writes bare LF throughout (some
+ * embedded SMTP stacks and scripts do) would hang until the data timeout. A session whose DATA
+ * command itself ended in a bare LF gets its message read with every bare LF taken as CRLF,
+ * so its ".\n" ends the data. A client that speaks CRLF never gets this: for it "\n.\n"
+ * is body text, never the end of the message (the SMTP-smuggling split), and repair.ts
+ * turns such bytes into a dot-stuffed line before anything goes upstream.
+ */
+function patchBareLfData(): void {
+  const proto = SMTPStream.prototype as unknown as StreamInternals;
+  const write = proto._write;
+  const startDataMode = proto.startDataMode;
+  proto._write = function patchedWrite(this: StreamInternals, chunk, encoding, next) {
+    if (!this._dataMode) {
+      const lf = chunk.lastIndexOf(0x0a);
+      if (lf >= 0) this._bhLastLineBareLf = (lf === 0 ? this._bhPrevByte : chunk[lf - 1]) !== 0x0d;
+      if (chunk.length > 0) this._bhPrevByte = chunk[chunk.length - 1];
+    } else if (this._bhBareLfData) {
+      chunk = lfToCrlf(chunk, this._bhPrevByte);
+      if (chunk.length > 0) this._bhPrevByte = chunk[chunk.length - 1];
+    }
+    return write.call(this, chunk, encoding, next);
+  };
+  proto.startDataMode = function patchedStartDataMode(this: StreamInternals, maxBytes?: number) {
+    this._bhBareLfData = this._bhLastLineBareLf === true;
+    this._bhPrevByte = 0x0a; // the DATA line's own newline
+    return startDataMode.call(this, maxBytes);
+  };
+}
+
+function lfToCrlf(chunk: Buffer, prev: number | undefined): Buffer {
+  let bare = 0;
+  for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1))
+    if ((i === 0 ? prev : chunk[i - 1]) !== 0x0d) bare++;
+  if (bare === 0) return chunk;
+  const out = Buffer.allocUnsafe(chunk.length + bare);
+  let o = 0;
+  for (let i = 0; i < chunk.length; i++) {
+    const c = chunk[i]!;
+    if (c === 0x0a && (i === 0 ? prev : chunk[i - 1]) !== 0x0d) out[o++] = 0x0d;
+    out[o++] = c;
+  }
+  return out;
 }

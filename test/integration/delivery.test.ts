@@ -34,7 +34,7 @@ test('device → relay → upstream: the envelope from the spool and the bytes a
   const relay = await startTestRelay(smtpRoute(upstream.port));
   t.after(() => relay.cleanup());
   const raw =
-    'From: Printer <mfp@example.com>\r\nTo: boss@example.net\r\nSubject: Scan\r\nMessage-ID: <scan-7@example.com>\r\n\r\nPDF attached\r\n';
+    'From: Printer <mfp@example.com>\r\nTo: boss@example.net\r\nSubject: Scan\r\nDate: Sun, 22 Nov 2026 10:00:00 +0000\r\nMessage-ID: <scan-7@example.com>\r\n\r\nPDF attached\r\n';
   const info = await send(relay.port, {
     envelope: { from: 'bounces@example.com', to: ['boss@example.net', 'hidden@example.net'] },
     raw,

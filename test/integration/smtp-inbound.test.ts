@@ -178,8 +178,11 @@ test('the total connection limit answers 421 4.7.0 too', async (t) => {
   assert.equal(await third.reply(), '421 4.7.0 Too many connections to this relay, try again later');
 });
 
-test('clients outside relay.allowFrom are refused at connect with 554 5.7.1', async (t) => {
-  const relay = await startTestRelay({ ...HOLD, relay: { allowFrom: ['127.0.0.1/32'] } });
+test('clients no rule could admit are refused at connect with 554 5.7.1', async (t) => {
+  const relay = await startTestRelay({
+    ...HOLD,
+    clients: [{ name: 'one', match: { addresses: ['127.0.0.1/32'] } }],
+  });
   t.after(() => relay.cleanup());
   const c = await RawSmtp.connect(relay.port, '127.0.0.1', '127.0.0.9');
   t.after(() => c.close());

@@ -23,14 +23,14 @@ test('embedded defaults: 127.0.0.1:2525, spool under ./data, delivery into the s
   assert.equal(c.store.path, join(process.cwd(), 'data', 'queue.db'));
   assert.equal(c.routes.default!.transport.kind, 'sandbox');
   assert.equal(c.sandbox.dir, join(process.cwd(), 'data', 'sandbox'));
-  assert.deepEqual(c.relay.allowFrom, ['127.0.0.0/8', '::1']);
+  assert.deepEqual(c.clients[0]?.match.addresses, ['127.0.0.0/8', '::1']);
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.listeners[0]), 'frozen');
 });
 
 test('every problem is reported at once, each with its path', () => {
   const f = file(
     'bad.yaml',
-    `listeners:\n  - port: 99999\n    mode: starttls\nlimits:\n  maxMessageSize: huge\n  idleTimeout: 5\nrelay:\n  defaultRoute: nowhere\n  allowFrom: [printers]\nunknownKey: 1\n`,
+    `listeners:\n  - port: 99999\n    mode: starttls\nlimits:\n  maxMessageSize: huge\n  idleTimeout: 5\nrelay:\n  defaultRoute: nowhere\nclients:\n  - name: lan\n    match:\n      addresses: [printers]\nunknownKey: 1\n`,
   );
   assert.throws(
     () => loadConfig({ file: f, env: {} }),
@@ -41,7 +41,7 @@ test('every problem is reported at once, each with its path', () => {
         'listeners.0.port',
         'limits.maxMessageSize',
         'limits.idleTimeout',
-        'relay.allowFrom.0',
+        'clients.0.match.addresses.0',
         '',
       ]) {
         assert.ok(paths.includes(p), `missing ${p} in ${paths.join(', ')}`);
