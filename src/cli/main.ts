@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 
 import { EXIT, UsageError } from './common.ts';
 import { runConfig } from './config.ts';
+import { runPasswd } from './passwd.ts';
 import { runQueue } from './queue.ts';
 import { runSendTest } from './send-test.ts';
 import { runStart } from './start.ts';
@@ -14,6 +15,7 @@ Commands:
   queue       list, show, retry, delete queued messages; queue statistics
   send-test   send a test message through a relay
   config      check or print the configuration
+  passwd      print the hash of a device password for the users section
   sandbox     run the offline Microsoft 365 sandbox alone, or list what arrived in it
 
 Run "bridgehead <command> --help" for a command's options.
@@ -27,6 +29,7 @@ const COMMANDS: Record<string, Command> = {
   queue: runQueue,
   'send-test': runSendTest,
   config: runConfig,
+  passwd: runPasswd,
   sandbox: async (argv) => (await import('../sandbox/cli.ts')).runSandboxCommand(argv),
 };
 

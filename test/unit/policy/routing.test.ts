@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { loadConfig } from '../../src/config/load.ts';
-import { routeChooser } from '../../src/policy/routing.ts';
+import { loadConfig } from '../../../src/config/load.ts';
+import { routeChooser } from '../../../src/policy/routing.ts';
 
 test('routing rules: first match by client range and/or sender domain, else the default route', () => {
   const capture = { transport: { kind: 'capture', dir: '/tmp/x' } };
