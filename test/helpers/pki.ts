@@ -112,3 +112,43 @@ export function makeAppCertificate(dir: string): {
     thumbprintSha256: createHash('sha256').update(der).digest('hex'),
   };
 }
+
+/** A client certificate (CN and DNS SAN `name`) signed by the CA of `pki`, for TLS client-certificate tests. */
+export function makeClientCertificate(dir: string, name: string): { cert: Buffer; key: Buffer } {
+  const p = (f: string) => join(dir, f);
+  const ossl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+  const base = `client-${name.replace(/[^a-z0-9]/gi, '_')}`;
+  ossl(
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    p(`${base}.key`),
+    '-out',
+    p(`${base}.csr`),
+    '-subj',
+    `/CN=${name}`,
+  );
+  writeFileSync(p(`${base}.cnf`), `subjectAltName=DNS:${name}\nextendedKeyUsage=clientAuth\n`);
+  ossl(
+    'x509',
+    '-req',
+    '-in',
+    p(`${base}.csr`),
+    '-CA',
+    p('ca.crt'),
+    '-CAkey',
+    p('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    p(`${base}.crt`),
+    '-days',
+    '2',
+    '-extfile',
+    p(`${base}.cnf`),
+  );
+  return { cert: readFileSync(p(`${base}.crt`)), key: readFileSync(p(`${base}.key`)) };
+}
