@@ -434,6 +434,10 @@ export const ConfigSchema = z.strictObject({
       ),
       idleTimeout: duration('5m', 'A session idle this long is closed with 421 4.4.2'),
       dataTimeout: duration('10m', 'Longest time a client may take to send one message body'),
+      sessionTimeout: duration(
+        '30m',
+        'Longest an SMTP session may last (a body in transfer may finish); then 421 4.4.2. Bounds slow-loris clients',
+      ),
     })
     .prefault({}),
   store: z

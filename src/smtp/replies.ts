@@ -135,6 +135,13 @@ export const replies = {
       `Message data not received within ${limitText}, closing connection; nothing was queued`,
     ),
 
+  sessionTimeout: (limitText: string) =>
+    reply(
+      421,
+      '4.4.2',
+      `Session time limit of ${limitText} reached, closing connection; reconnect to send more`,
+    ),
+
   queueUnavailable: () =>
     reply(451, '4.3.0', 'Queue temporarily unavailable, message not accepted; try again later'),
   storageFull: () => reply(452, '4.3.1', 'Queue storage is full, message not accepted; try again later'),

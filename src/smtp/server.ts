@@ -68,6 +68,9 @@ interface SessionState {
   lastError: string | null;
   certificate: VerifiedCertificate | null;
   tx: Transaction | null;
+  /** A body is being received: the session time limit waits for it (the data timeout bounds it). */
+  inData: boolean;
+  sessionTimer: NodeJS.Timeout;
 }
 
 interface OpenListener {
@@ -275,8 +278,31 @@ export class InboundServer {
       lastError: null,
       certificate: null,
       tx: null,
+      inData: false,
+      sessionTimer: this.#sessionTimer(session),
     });
     return null;
+  }
+
+  /**
+   * Every session ends after limits.sessionTimeout, however busy: a client trickling one byte
+   * at a time never trips the idle timeout, and would otherwise hold its slot for days.
+   */
+  #sessionTimer(session: SMTPServerSession): NodeJS.Timeout {
+    const limitMs = parseDuration(this.#deps.config.limits.sessionTimeout);
+    const fire = () => {
+      const state = this.#sessions.get(session.id);
+      if (!state) return;
+      if (state.inData) {
+        state.sessionTimer = setTimeout(fire, 1000).unref();
+        return;
+      }
+      const reply = replies.sessionTimeout(this.#deps.config.limits.sessionTimeout);
+      this.#rejected(session, 'session', reply);
+      for (const conn of this.#connections())
+        if (conn.id === session.id) conn.send(reply.responseCode, reply.message);
+    };
+    return setTimeout(fire, limitMs).unref();
   }
 
   #identity(session: SMTPServerSession, state: SessionState): ClientIdentity {
@@ -384,6 +410,7 @@ export class InboundServer {
     this.#limiter.close(session.id);
     const state = this.#sessions.get(session.id);
     if (!state) return;
+    clearTimeout(state.sessionTimer);
     this.#sessions.delete(session.id);
     const tls = (session as unknown as { tlsOptions?: { version?: string } }).tlsOptions?.version ?? null;
     this.#deps.log.info(
