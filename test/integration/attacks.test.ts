@@ -6,10 +6,10 @@ import { connect as tlsConnect } from 'node:tls';
 
 import { seededRandom } from '../../src/sandbox/context.ts';
 import { startChildRelay, writeConfig } from '../helpers/child-relay.ts';
+import { startLenientSink } from '../helpers/lenient-smtp.ts';
 import { makeTestPki } from '../helpers/pki.ts';
 import { queuedId, startTestRelay, tempDir, waitFor } from '../helpers/relay.ts';
 import { RawSmtp } from '../helpers/smtp-client.ts';
-import { startLenientSink } from '../helpers/lenient-smtp.ts';
 
 const dir = tempDir('bh-attacks-');
 const pki = makeTestPki(dir);
