@@ -22,6 +22,7 @@ async function relayTo(
     methods?: string[];
     maxRecipients?: number;
     saveToSentItems?: boolean;
+    clients?: unknown[];
   } = {},
 ) {
   const dir = tempDir();
@@ -61,6 +62,7 @@ async function relayTo(
       },
     },
     delivery: { retrySchedule: extra.retrySchedule ?? '1h' },
+    ...(extra.clients ? { clients: extra.clients } : {}),
   });
   t.after(() => relay.cleanup());
   return relay;
@@ -422,5 +424,26 @@ test('Graph with saveToSentItems false: delivered with its attachment, no copy i
   const got = sb.state.folder('alice@contoso.com', 'Inbox')[0]!;
   assert.equal(got.subject, 'no copy');
   assert.match(got.raw.toString(), /filename=a\.txt|filename="a\.txt"/);
+  assert.equal(sb.state.folder('scanner@contoso.com', 'SentItems').length, 0);
+});
+
+test("a client rule's mailbox sends that device's mail, whatever the route's mapping says", async (t) => {
+  const sb = await startSandbox();
+  t.after(() => sb.stop());
+  sb.tenant.mailboxes[0]!.smtpAuth = 'enabled';
+  sb.tenant.apps[0]!.fullAccess.push('alice@contoso.com');
+  sb.tenant.apps[0]!.sendAs.push('alice@contoso.com');
+  const relay = await relayTo(t, sb, {
+    clients: [{ name: 'alice-desk', match: { addresses: ['127.0.0.0/8'] }, mailbox: 'alice@contoso.com' }],
+  });
+  const id = await send(relay.port, {
+    envelope: { from: 'alice@contoso.com', to: ['scanner@contoso.com'] },
+    raw: 'From: alice@contoso.com\r\nTo: scanner@contoso.com\r\nSubject: from my desk\r\n\r\nx\r\n',
+  });
+  await untilMessage(relay.store, id, (x) => x.state === 'done', 'delivered');
+  assert.equal((await relay.store.get(id))!.client.mailbox, 'alice@contoso.com');
+  const got = sb.state.folder('scanner@contoso.com', 'Inbox')[0]!;
+  assert.equal(got.envelopeFrom, 'alice@contoso.com');
+  assert.equal(sb.state.folder('alice@contoso.com', 'SentItems').length, 1, "sent by alice's mailbox");
   assert.equal(sb.state.folder('scanner@contoso.com', 'SentItems').length, 0);
 });
