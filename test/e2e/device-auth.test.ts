@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
 
@@ -7,21 +6,12 @@ import { hashPassword } from '../../src/auth/password.ts';
 import { run } from '../helpers/cli.ts';
 import { makeTestPki } from '../helpers/pki.ts';
 import { startTestRelay, tempDir, waitFor } from '../helpers/relay.ts';
+import { tool } from '../helpers/tools.ts';
 
 /**
  * Real clients from Debian packages log in to a STARTTLS listener with device credentials and
  * relay into the sandbox tenant, or are refused with the expected code.
  */
-function tool(name: string): string | false {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return false;
-  } catch {
-    if (process.env.CI) throw new Error(`${name} is required on CI (.ci/run installs it)`);
-    return `${name} is not installed`;
-  }
-}
-
 const dir = tempDir('bh-e2e-auth-');
 const pki = makeTestPki(dir);
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,22 +1,11 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 
 import { run } from '../helpers/cli.ts';
 import { startTestRelay, tempDir, waitFor } from '../helpers/relay.ts';
-
-/** A real client from the distribution; on CI its absence is a failure, elsewhere a skip. */
-function tool(name: string): string | false {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return false;
-  } catch {
-    if (process.env.CI) throw new Error(`${name} is required on CI (.ci/run installs it)`);
-    return `${name} is not installed`;
-  }
-}
+import { tool } from '../helpers/tools.ts';
 
 async function captureRelay(t: TestContext, overrides: Record<string, unknown> = {}) {
   const dir = tempDir();

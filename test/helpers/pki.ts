@@ -36,37 +36,12 @@ export function makeTestPki(dir: string, opts: { days?: number } = {}): TestPki 
     '-subj',
     '/CN=Bridgehead Test CA',
   );
-  ossl(
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    p('server.key'),
-    '-out',
-    p('server.csr'),
-    '-subj',
-    '/CN=localhost',
-  );
-  writeFileSync(p('ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  ossl(
-    'x509',
-    '-req',
-    '-in',
-    p('server.csr'),
-    '-CA',
-    p('ca.crt'),
-    '-CAkey',
-    p('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    p('server.crt'),
-    '-days',
-    String(opts.days ?? 2),
-    '-extfile',
-    p('ext.cnf'),
+  issueCertificate(
+    dir,
+    'server',
+    'localhost',
+    'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n',
+    opts.days,
   );
   return {
     caFile: p('ca.crt'),
@@ -113,11 +88,17 @@ export function makeAppCertificate(dir: string): {
   };
 }
 
-/** A client certificate (CN and DNS SAN `name`) signed by the CA of `pki`, for TLS client-certificate tests. */
+/** A client certificate (CN and DNS SAN `name`) signed by the CA in `dir`, for TLS client-certificate tests. */
 export function makeClientCertificate(dir: string, name: string): { cert: Buffer; key: Buffer } {
+  const base = `client-${name.replace(/[^a-z0-9]/gi, '_')}`;
+  issueCertificate(dir, base, name, `subjectAltName=DNS:${name}\nextendedKeyUsage=clientAuth\n`);
+  return { cert: readFileSync(join(dir, `${base}.crt`)), key: readFileSync(join(dir, `${base}.key`)) };
+}
+
+/** A P-256 key and a certificate for CN `cn` with extensions `ext`, signed by ca.crt/ca.key in `dir`: <base>.crt, <base>.key. */
+function issueCertificate(dir: string, base: string, cn: string, ext: string, days = 2): void {
   const p = (f: string) => join(dir, f);
   const ossl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  const base = `client-${name.replace(/[^a-z0-9]/gi, '_')}`;
   ossl(
     'req',
     '-newkey',
@@ -130,9 +111,9 @@ export function makeClientCertificate(dir: string, name: string): { cert: Buffer
     '-out',
     p(`${base}.csr`),
     '-subj',
-    `/CN=${name}`,
+    `/CN=${cn}`,
   );
-  writeFileSync(p(`${base}.cnf`), `subjectAltName=DNS:${name}\nextendedKeyUsage=clientAuth\n`);
+  writeFileSync(p(`${base}.cnf`), ext);
   ossl(
     'x509',
     '-req',
@@ -146,9 +127,8 @@ export function makeClientCertificate(dir: string, name: string): { cert: Buffer
     '-out',
     p(`${base}.crt`),
     '-days',
-    '2',
+    String(days),
     '-extfile',
     p(`${base}.cnf`),
   );
-  return { cert: readFileSync(p(`${base}.crt`)), key: readFileSync(p(`${base}.key`)) };
 }

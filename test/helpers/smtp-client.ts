@@ -96,6 +96,22 @@ export class RawSmtp {
     }
   }
 
+  /**
+   * One mail transaction: MAIL, RCPT for each recipient, DATA and the message (the final dot
+   * is added). Returns the reply to the end of data, or the first refusal on the way.
+   */
+  async transaction(from: string, to: string[], message: string): Promise<string> {
+    for (const [line, ok] of [
+      [`MAIL FROM:<${from}>`, /^250 /],
+      ...to.map((r) => [`RCPT TO:<${r}>`, /^250 /] as const),
+      ['DATA', /^354 /],
+    ] as const) {
+      const reply = await this.command(line);
+      if (!ok.test(reply)) return reply;
+    }
+    return this.command(`${message}\r\n.`);
+  }
+
   /** Waits until the server closes the connection (bounded). */
   async waitClosed(timeoutMs = 5000): Promise<boolean> {
     const deadline = Date.now() + timeoutMs;

@@ -34,10 +34,7 @@ function v2Header(src: number[], sport: number, command = 1): Buffer {
 async function relayOneMessage(c: RawSmtp): Promise<string> {
   assert.match(await c.reply(), /^220 /);
   assert.match(await c.command('EHLO mfp'), /^250/);
-  assert.match(await c.command('MAIL FROM:<mfp@contoso.com>'), /^250 /);
-  assert.match(await c.command('RCPT TO:<a@contoso.com>'), /^250 /);
-  assert.match(await c.command('DATA'), /^354 /);
-  return queuedId(await c.command('Subject: t\r\n\r\nx\r\n.'));
+  return queuedId(await c.transaction('mfp@contoso.com', ['a@contoso.com'], 'Subject: t\r\n'));
 }
 
 test('PROXY v1 and v2 from the configured balancer: the client address is the proxied one', async (t) => {
@@ -99,12 +96,7 @@ test('a PROXY header from anyone else is not believed: it cannot borrow an allow
     await device.command('PROXY TCP4 10.9.9.9 192.0.2.10 1 25'),
     '500 5.5.2 Command not recognized',
   );
-  const id = await (async () => {
-    assert.match(await device.command('EHLO mfp'), /^250/);
-    assert.match(await device.command('MAIL FROM:<mfp@contoso.com>'), /^250 /);
-    assert.match(await device.command('RCPT TO:<a@contoso.com>'), /^250 /);
-    assert.match(await device.command('DATA'), /^354 /);
-    return queuedId(await device.command('Subject: t\r\n\r\nx\r\n.'));
-  })();
+  assert.match(await device.command('EHLO mfp'), /^250/);
+  const id = queuedId(await device.transaction('mfp@contoso.com', ['a@contoso.com'], 'Subject: t\r\n'));
   assert.equal((await relay.store.get(id))!.client.ip, '127.0.0.2');
 });
