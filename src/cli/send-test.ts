@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 import nodemailer from 'nodemailer';
@@ -16,6 +17,9 @@ Options:
   --server HOST:PORT   relay to talk to (default: the first listener of the configuration)
   --subject TEXT       subject (default: "Bridgehead test")
   --starttls           require STARTTLS (the relay's certificate must be trusted)
+  --ca FILE            PEM CA file to trust for the relay's certificate
+  --user NAME          log in (AUTH) as this device user; the password is read from
+                       $BRIDGEHEAD_PASSWORD, never from the command line
   -c, --config FILE    configuration file (for the default server)
 `;
 
@@ -30,6 +34,8 @@ export async function runSendTest(argv: string[]): Promise<number> {
       server: { type: 'string' },
       subject: { type: 'string' },
       starttls: { type: 'boolean' },
+      ca: { type: 'string' },
+      user: { type: 'string' },
     },
     false,
   );
@@ -56,6 +62,8 @@ export async function runSendTest(argv: string[]): Promise<number> {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+  const password = process.env.BRIDGEHEAD_PASSWORD;
+  if (values.user && !password) throw new UsageError('--user needs the password in $BRIDGEHEAD_PASSWORD');
   const transport = nodemailer.createTransport({
     host,
     port,
@@ -63,6 +71,8 @@ export async function runSendTest(argv: string[]): Promise<number> {
     requireTLS: values.starttls === true,
     ignoreTLS: values.starttls !== true,
     name: hostname(),
+    ...(values.ca ? { tls: { ca: readFileSync(values.ca) } } : {}),
+    ...(values.user ? { auth: { user: values.user, pass: password } } : {}),
   });
   try {
     const info = await transport.sendMail({

@@ -128,6 +128,18 @@ function crossCheck(config: Config): ConfigIssue[] {
       issues.push({ path: `listeners.${i}`, message: `mode ${l.mode} needs both cert and key` });
     if ((l.cert && !l.key) || (!l.cert && l.key))
       issues.push({ path: `listeners.${i}`, message: 'cert and key go together' });
+    if (l.mode === 'plain' && l.tlsProfile !== 'modern')
+      issues.push({
+        path: `listeners.${i}.tlsProfile`,
+        message: 'a TLS profile needs a TLS mode (starttls, implicit-tls, auto)',
+      });
+    if (l.mode === 'plain' && l.clientCa)
+      issues.push({
+        path: `listeners.${i}.clientCa`,
+        message: 'client certificates need a TLS mode (starttls, implicit-tls, auto)',
+      });
+    if (l.mode === 'plain' && l.requireTls)
+      issues.push({ path: `listeners.${i}.requireTls`, message: 'a plain listener cannot require TLS' });
   });
   config.relay.routing.forEach((rule, i) => {
     if (!config.routes[rule.route])

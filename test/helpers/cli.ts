@@ -36,7 +36,7 @@ export function run(
 /** Runs `bridgehead ARGS` from source (node --import tsx). */
 export function bridgehead(
   args: string[],
-  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {},
 ): Promise<CliResult> {
   return run(process.execPath, ['--import', 'tsx', CLI, ...args], {
     ...options,

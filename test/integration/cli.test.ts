@@ -5,11 +5,12 @@ import { test } from 'node:test';
 
 import YAML from 'yaml';
 
+import { verifyPassword } from '../../src/auth/password.ts';
 import { bridgehead } from '../helpers/cli.ts';
 import { startTestRelay, tempDir, waitFor } from '../helpers/relay.ts';
 
 test('--help works for every command and an unknown command exits 2', async () => {
-  for (const cmd of [[], ['start'], ['queue'], ['send-test'], ['config']]) {
+  for (const cmd of [[], ['start'], ['queue'], ['send-test'], ['config'], ['passwd']]) {
     const r = await bridgehead([...cmd, '--help']);
     assert.equal(r.code, 0, `${cmd.join(' ')} --help: ${r.stderr}`);
     assert.match(r.stdout, /^Usage: bridgehead/);
@@ -139,4 +140,37 @@ test('send-test exits 1 and prints the refusal when the relay says no', async (t
   ]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /552 5\.3\.4 Message too big/);
+});
+
+test('passwd prints a users line whose hash verifies, and the relay accepts that login', async (t) => {
+  const r = await bridgehead(['passwd', 'scan01'], { input: 'pr1nter!\n' });
+  assert.equal(r.code, 0, r.stderr);
+  const m = /^scan01: '(\$scrypt\$[^']+)'\n$/.exec(r.stdout);
+  assert.ok(m, r.stdout);
+  assert.equal(await verifyPassword('pr1nter!', m[1]!), true);
+  assert.equal(await verifyPassword('printer', m[1]!), false);
+  const parsed = YAML.parse(r.stdout) as Record<string, string>;
+  const relay = await startTestRelay({
+    users: parsed,
+    listeners: [{ host: '127.0.0.1', port: 0, allowPlainAuth: true }],
+    clients: [{ name: 'scanners', match: { users: ['scan01'] } }],
+  });
+  t.after(() => relay.cleanup());
+  const args = [
+    'send-test',
+    '--server',
+    `127.0.0.1:${relay.port}`,
+    '--from',
+    'scan@contoso.com',
+    '--to',
+    'a@contoso.com',
+  ];
+  const anon = await bridgehead(args);
+  assert.equal(anon.code, 1, 'without the login the relay says 530');
+  assert.match(anon.stdout + anon.stderr, /530 5\.7\.0/);
+  const login = await bridgehead([...args, '--user', 'scan01'], { env: { BRIDGEHEAD_PASSWORD: 'pr1nter!' } });
+  assert.equal(login.code, 0, login.stderr);
+  assert.match(login.stdout, /^250 2\.0\.0 Ok: queued as /);
+  assert.equal((await bridgehead(['passwd', 'a b'], { input: 'x\n' })).code, 2);
+  assert.equal((await bridgehead(['passwd'], { input: '\n' })).code, 1, 'an empty password is refused');
 });

@@ -141,3 +141,17 @@ test('a bad retry schedule is reported with the position of the bad element', ()
     /delivery\.retrySchedule: retry schedule element 2 \("5q"\)/,
   );
 });
+
+test('listener TLS options that a plain listener cannot honour are reported', () => {
+  assert.throws(
+    () =>
+      loadConfig({
+        env: {},
+        overrides: { listeners: [{ port: 0, tlsProfile: 'legacy', clientCa: 'ca.pem', requireTls: true }] },
+      }),
+    (err: Error) =>
+      /listeners\.0\.tlsProfile: a TLS profile needs a TLS mode/.test(err.message) &&
+      /listeners\.0\.clientCa: client certificates need a TLS mode/.test(err.message) &&
+      /listeners\.0\.requireTls: a plain listener cannot require TLS/.test(err.message),
+  );
+});
