@@ -37,6 +37,8 @@ export class DeviceAuth {
     );
     this.#events = events;
     this.#log = log;
+    // Computed now, so the first unknown user does not take longer than a known one.
+    if (this.enabled) void decoyHash();
   }
 
   get enabled(): boolean {

@@ -7,7 +7,7 @@ import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 
 import nodemailer from 'nodemailer';
 
-import { makeClientCertificate, makeTestPki } from '../helpers/pki.ts';
+import { makeAppCertificate, makeClientCertificate, makeTestPki } from '../helpers/pki.ts';
 import { queuedId, startTestRelay, tempDir, waitFor } from '../helpers/relay.ts';
 import { RawSmtp } from '../helpers/smtp-client.ts';
 
@@ -72,6 +72,38 @@ test('legacy profile: a TLS 1.0 printer with old ciphers gets through; the moder
   });
   t.after(() => modern.cleanup());
   await assert.rejects(tlsConnect(modern.port, oldPrinter));
+});
+
+test('legacy profile with an RSA certificate: TLS 1.0 with RSA key exchange (AES128-SHA), as pre-ECDSA devices need', async (t) => {
+  const rsaDir = join(dir, 'rsa');
+  mkdirSync(rsaDir, { recursive: true });
+  makeAppCertificate(rsaDir); // a self-signed RSA 2048 certificate: app.crt, app.key
+  const relay = await startTestRelay({
+    ...HOLD,
+    listeners: [
+      {
+        host: '127.0.0.1',
+        port: 0,
+        mode: 'implicit-tls',
+        tlsProfile: 'legacy',
+        cert: join(rsaDir, 'app.crt'),
+        key: join(rsaDir, 'app.key'),
+      },
+    ],
+  });
+  t.after(() => relay.cleanup());
+  const s = await tlsConnect(relay.port, {
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1',
+    maxVersion: 'TLSv1',
+    ciphers: 'AES128-SHA:@SECLEVEL=0',
+  });
+  const c = RawSmtp.wrap(s);
+  t.after(() => c.close());
+  assert.equal(s.getCipher().name, 'AES128-SHA');
+  assert.match(await c.reply(), /^220 /);
+  assert.match(await c.command('EHLO old-mfp'), /^250/);
+  assert.match(await sendOver(c), /^250 2\.0\.0 Ok: queued as /);
 });
 
 test('mode auto: one port serves implicit TLS and plain/STARTTLS clients, told apart by their first byte', async (t) => {
