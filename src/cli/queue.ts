@@ -131,6 +131,14 @@ async function show(store: QueueStore, id: string, json: boolean): Promise<numbe
   console.log(
     `  received     ${iso(m.receivedAt)} from ${m.client.ip} (${m.client.helo}) on ${m.client.listener}`,
   );
+  const c = m.client;
+  const who = [
+    c.rule && `rule ${c.rule}`,
+    c.user && `user ${c.user}`,
+    c.tls ?? 'no TLS',
+    c.mailbox && `mailbox ${c.mailbox}`,
+  ];
+  console.log(`  client       ${who.filter(Boolean).join(', ')}`);
   console.log(`  sender       <${m.mailFrom}>`);
   console.log(`  message-id   ${m.messageIdHeader ?? '-'}`);
   console.log(`  size         ${formatSize(m.size)}  route ${m.route}  attempts ${m.attempts}`);

@@ -107,6 +107,7 @@ test('send-test, then queue list/show/stats/retry/delete on the same spool', asy
   const show = await bridgehead(['queue', 'show', id, '-c', cfg]);
   assert.equal(show.code, 0);
   assert.match(show.stdout, /alice@contoso\.com +deferred +1 +ESOCKET: connect ECONNREFUSED/);
+  assert.match(show.stdout, /^ {2}client {7}rule loopback, no TLS$/m);
 
   const stats = JSON.parse((await bridgehead(['queue', 'stats', '-c', cfg, '--json'])).stdout) as {
     active: number;
