@@ -76,6 +76,12 @@ export interface QueuedMessage extends MessageMeta {
   nextAttemptAt: number;
   lastReply: string | null;
   recipients: Recipient[];
+  /** Held by an operator: never claimed until released. */
+  held: boolean;
+  /** Why the scheduler put the message back without trying (a mailbox budget), until its next attempt. */
+  throttleReason: string | null;
+  /** The mailbox that sends it (known once the scheduler has looked at it), or null. */
+  mailbox: string | null;
 }
 
 export interface ClaimedMessage extends QueuedMessage {
@@ -104,6 +110,8 @@ export interface AttemptReport {
   results: RecipientResult[];
   /** When to try the still-pending recipients again (ignored when none is pending). */
   nextAttemptAt: number;
+  /** The mailbox that sent, when the route has one. */
+  mailbox?: string | null;
 }
 
 export interface Attempt {
@@ -125,6 +133,13 @@ export interface MessageDetail extends QueuedMessage {
 export interface ListFilter {
   state?: MessageState;
   route?: string;
+  /** Envelope sender, exact (case-insensitive). */
+  sender?: string;
+  /** Messages with at least one recipient at this domain. */
+  recipientDomain?: string;
+  held?: boolean;
+  /** Only messages the scheduler is holding back (throttleReason set). */
+  throttled?: boolean;
   limit?: number;
   offset?: number;
 }
@@ -135,6 +150,9 @@ export interface QueueStats {
   recipients: Record<RecipientState, number>;
   oldestActiveAt: number | null;
   byRoute: Record<string, { active: number; oldestActiveAt: number | null }>;
+  /** Active messages by sending mailbox (those the scheduler has assigned one). */
+  byMailbox: Record<string, { active: number; throttled: number; oldestActiveAt: number | null }>;
+  held: number;
 }
 
 export interface ClaimOptions {
@@ -155,6 +173,18 @@ export interface QueueStore {
   recordAttempt(report: AttemptReport): Promise<void>;
   /** Gives a claimed message back untouched (shutdown mid-delivery). */
   releaseLease(id: string, owner: string): Promise<void>;
+  /**
+   * Gives a claimed message back without an attempt: its mailbox has no budget until `until`.
+   * The reason and mailbox are kept for queue list and stats until the next attempt.
+   */
+  throttle(id: string, owner: string, until: number, reason: string, mailbox: string): Promise<void>;
+  /** Holds (true) or releases (false) an active message; false if it does not exist or is done. */
+  setHeld(id: string, held: boolean): Promise<boolean>;
+  /**
+   * Ends every pending recipient of an active, unleased message as failed with `reply`
+   * (an operator's "bounce now"); returns the recipients it failed, empty if none.
+   */
+  failPending(id: string, reply: string, now: number): Promise<Recipient[]>;
   /** Earliest next attempt among active messages, or null when nothing is waiting. */
   nextDueAt(): Promise<number | null>;
   get(id: string): Promise<MessageDetail | null>;

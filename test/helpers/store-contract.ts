@@ -273,4 +273,103 @@ export function storeContract(factory: StoreFactory): void {
     assert.equal(await store.purgeDone(T0 + 1000), 1);
     assert.equal((await store.stats()).done, 0);
   });
+
+  it('throttle puts a claimed message back without an attempt, with its reason and mailbox until the next attempt', async (store) => {
+    const m = message();
+    await store.enqueue(m);
+    const [c] = await store.claimDue('w', { now: T0, limit: 1, leaseMs: 60_000 });
+    await store.throttle(c!.id, 'other', T0 + 5000, 'x', 'x@contoso.com');
+    assert.equal((await store.get(m.id))!.throttleReason, null, 'only the lease owner throttles');
+    await store.throttle(c!.id, 'w', T0 + 60_000, '30 messages a minute', 'scanner@contoso.com');
+    const got = (await store.get(m.id))!;
+    assert.equal(got.attempts, 0);
+    assert.equal(got.throttleReason, '30 messages a minute');
+    assert.equal(got.mailbox, 'scanner@contoso.com');
+    assert.equal(got.nextAttemptAt, T0 + 60_000);
+    assert.deepEqual(await store.claimDue('w', { now: T0 + 59_999, limit: 1, leaseMs: 1 }), []);
+    assert.equal(await store.nextDueAt(), T0 + 60_000);
+    assert.deepEqual(
+      (await store.list({ throttled: true })).map((x) => x.id),
+      [m.id],
+    );
+    const stats = await store.stats();
+    assert.deepEqual(stats.byMailbox['scanner@contoso.com'], { active: 1, throttled: 1, oldestActiveAt: T0 });
+    const [again] = await store.claimDue('w', { now: T0 + 60_000, limit: 1, leaseMs: 60_000 });
+    await store.recordAttempt({
+      messageId: again!.id,
+      owner: 'w',
+      startedAt: T0 + 60_000,
+      durationMs: 1,
+      transport: 'smtp',
+      upstream: null,
+      results: [
+        { recipientId: again!.recipients[0]!.id, outcome: 'delivered', reply: '250', category: 'delivered' },
+      ],
+      nextAttemptAt: T0 + 120_000,
+      mailbox: 'scanner@contoso.com',
+    });
+    const after = (await store.get(m.id))!;
+    assert.equal(after.throttleReason, null, 'an attempt clears the reason');
+    assert.equal(after.mailbox, 'scanner@contoso.com');
+  });
+
+  it('held messages are never claimed until released; hold and release report what they did', async (store) => {
+    const m = message();
+    await store.enqueue(m);
+    assert.equal(await store.setHeld(m.id, true), true);
+    assert.equal(await store.setHeld('missing', true), false);
+    assert.deepEqual(await store.claimDue('w', { now: T0 + 1, limit: 5, leaseMs: 1 }), []);
+    assert.equal(await store.nextDueAt(), null);
+    assert.equal((await store.get(m.id))!.held, true);
+    assert.equal((await store.list({ held: true })).length, 1);
+    assert.equal((await store.stats()).held, 1);
+    assert.equal(await store.setHeld(m.id, false), true);
+    assert.equal((await store.claimDue('w', { now: T0 + 1, limit: 5, leaseMs: 1 })).length, 1);
+  });
+
+  it('failPending fails the pending recipients of an unleased message, records it, and finishes it', async (store) => {
+    const m = message();
+    await store.enqueue(m);
+    const [c] = await store.claimDue('w', { now: T0, limit: 1, leaseMs: 60_000 });
+    assert.deepEqual(await store.failPending(m.id, '5.0.0 bounced', T0 + 1), [], 'not while leased');
+    await store.releaseLease(c!.id, 'w');
+    const failed = await store.failPending(m.id, '5.0.0 bounced by an operator', T0 + 2);
+    assert.deepEqual(
+      failed.map((r) => [r.address, r.state, r.orcpt]),
+      [
+        ['a@example.net', 'failed', 'rfc822;a@example.net'],
+        ['b@example.net', 'failed', null],
+      ],
+    );
+    const got = (await store.get(m.id))!;
+    assert.equal(got.state, 'done');
+    assert.deepEqual(
+      got.history.map((h) => [h.outcome, h.category]),
+      [
+        ['failed', 'operator'],
+        ['failed', 'operator'],
+      ],
+    );
+    assert.deepEqual(await store.failPending(m.id, 'again', T0 + 3), [], 'done messages are left alone');
+  });
+
+  it('list filters by sender and recipient domain (wildcard characters are literal)', async (store) => {
+    await store.enqueue(message({ id: newQueueId(T0 + 1), mailFrom: 'Scan@Contoso.com' }));
+    await store.enqueue(
+      message({
+        id: newQueueId(T0 + 2),
+        recipients: [{ address: 'x@fabrikam.com', notify: null, orcpt: null }],
+      }),
+    );
+    await store.enqueue(
+      message({
+        id: newQueueId(T0 + 3),
+        recipients: [{ address: 'x@fabrikamxcom.net', notify: null, orcpt: null }],
+      }),
+    );
+    assert.equal((await store.list({ sender: 'scan@contoso.com' })).length, 1);
+    assert.equal((await store.list({ recipientDomain: 'FABRIKAM.com' })).length, 1);
+    assert.equal((await store.list({ recipientDomain: 'fabrikam_com' })).length, 0);
+    assert.equal((await store.list({ recipientDomain: 'example.net' })).length, 1);
+  });
 }

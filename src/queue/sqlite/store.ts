@@ -57,6 +57,9 @@ interface MessageRow {
   last_reply: string | null;
   lease_owner: string | null;
   lease_until: number | null;
+  held: number;
+  throttle_reason: string | null;
+  mailbox: string | null;
 }
 
 interface RecipientRow {
@@ -105,14 +108,14 @@ export class SqliteQueueStore implements QueueStore {
       claim: db.prepare(
         `UPDATE messages SET lease_owner = @owner, lease_until = @leaseUntil
          WHERE id IN (SELECT id FROM messages
-                      WHERE state = 'active' AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until < @now)
+                      WHERE state = 'active' AND held = 0 AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until < @now)
                       ORDER BY next_attempt_at LIMIT @limit)
          RETURNING *`,
       ),
       claimRoutes: db.prepare(
         `UPDATE messages SET lease_owner = @owner, lease_until = @leaseUntil
          WHERE id IN (SELECT id FROM messages
-                      WHERE state = 'active' AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until < @now)
+                      WHERE state = 'active' AND held = 0 AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until < @now)
                         AND route IN (SELECT value FROM json_each(@routes))
                       ORDER BY next_attempt_at LIMIT @limit)
          RETURNING *`,
@@ -132,17 +135,24 @@ export class SqliteQueueStore implements QueueStore {
       ),
       finishMessage: db.prepare(
         `UPDATE messages SET state = 'done', attempts = attempts + 1, last_reply = ?, lease_owner = NULL, lease_until = NULL,
-           finished_at = ? WHERE id = ?`,
+           finished_at = ?, throttle_reason = NULL, held = 0 WHERE id = ?`,
       ),
       deleteBody: db.prepare('DELETE FROM bodies WHERE message_id = ?'),
       rescheduleMessage: db.prepare(
         `UPDATE messages SET attempts = attempts + 1, last_reply = ?, next_attempt_at = ?, lease_owner = NULL,
-           lease_until = NULL WHERE id = ?`,
+           lease_until = NULL, throttle_reason = NULL, mailbox = coalesce(?, mailbox) WHERE id = ?`,
       ),
+      throttle: db.prepare(
+        `UPDATE messages SET next_attempt_at = ?, throttle_reason = ?, mailbox = ?, lease_owner = NULL, lease_until = NULL
+         WHERE id = ? AND lease_owner = ?`,
+      ),
+      setHeld: db.prepare(`UPDATE messages SET held = ? WHERE id = ? AND state = 'active'`),
       release: db.prepare(
         'UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?',
       ),
-      nextDue: db.prepare(`SELECT min(next_attempt_at) AS t FROM messages WHERE state = 'active'`),
+      nextDue: db.prepare(
+        `SELECT min(next_attempt_at) AS t FROM messages WHERE state = 'active' AND held = 0`,
+      ),
       get: db.prepare('SELECT * FROM messages WHERE id = ?'),
       history: db.prepare('SELECT * FROM attempts WHERE message_id = ? ORDER BY id'),
       retryNow: db.prepare(`UPDATE messages SET next_attempt_at = ? WHERE id = ? AND state = 'active'`),
@@ -324,7 +334,12 @@ export class SqliteQueueStore implements QueueStore {
           // Nothing left to send: the bytes are no longer needed (history and envelope stay).
           this.#s.deleteBody!.run(report.messageId);
         } else {
-          this.#s.rescheduleMessage!.run(lastReply, report.nextAttemptAt, report.messageId);
+          this.#s.rescheduleMessage!.run(
+            lastReply,
+            report.nextAttemptAt,
+            report.mailbox ?? null,
+            report.messageId,
+          );
         }
       })
       .immediate();
@@ -332,6 +347,35 @@ export class SqliteQueueStore implements QueueStore {
 
   async releaseLease(id: string, owner: string): Promise<void> {
     this.#s.release!.run(id, owner);
+  }
+
+  async throttle(id: string, owner: string, until: number, reason: string, mailbox: string): Promise<void> {
+    this.#s.throttle!.run(until, reason, mailbox, id, owner);
+  }
+
+  async setHeld(id: string, held: boolean): Promise<boolean> {
+    return this.#s.setHeld!.run(held ? 1 : 0, id).changes > 0;
+  }
+
+  async failPending(id: string, reply: string, now: number): Promise<Recipient[]> {
+    return this.#db
+      .transaction(() => {
+        const row = this.#s.get!.get(id) as MessageRow | undefined;
+        if (!row || row.state !== 'active' || (row.lease_until !== null && row.lease_until >= now)) return [];
+        const pending = (this.#s.recipientsOf!.all(id) as RecipientRow[]).filter(
+          (r) => r.state === 'queued' || r.state === 'deferred',
+        );
+        for (const r of pending) {
+          this.#s.insertAttempt!.run(id, r.id, now, 0, 'operator', null, 'failed', reply, 'operator');
+          this.#s.updateRecipient!.run('failed', reply, now, r.id, id);
+        }
+        this.#s.finishMessage!.run(reply, now, id);
+        this.#s.deleteBody!.run(id);
+        return pending.map((r) =>
+          this.#toRecipient({ ...r, state: 'failed', last_reply: reply, attempts: r.attempts + 1 }),
+        );
+      })
+      .immediate();
   }
 
   async nextDueAt(): Promise<number | null> {
@@ -366,6 +410,22 @@ export class SqliteQueueStore implements QueueStore {
       where.push('route = @route');
       params.route = filter.route;
     }
+    if (filter.sender !== undefined) {
+      where.push('lower(mail_from) = lower(@sender)');
+      params.sender = filter.sender;
+    }
+    if (filter.recipientDomain) {
+      where.push(
+        `id IN (SELECT message_id FROM recipients WHERE lower(address) LIKE @rcptDomain ESCAPE '\\')`,
+      );
+      params.rcptDomain = `%@${filter.recipientDomain.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}`;
+    }
+    if (filter.held !== undefined) {
+      where.push('held = @held');
+      params.held = filter.held ? 1 : 0;
+    }
+    if (filter.throttled !== undefined)
+      where.push(filter.throttled ? 'throttle_reason IS NOT NULL' : 'throttle_reason IS NULL');
     const sql = `SELECT * FROM messages ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
                  ORDER BY received_at DESC, id DESC LIMIT @limit OFFSET @offset`;
     return (this.#db.prepare(sql).all(params) as MessageRow[]).map((row) => this.#toMessage(row));
@@ -393,6 +453,20 @@ export class SqliteQueueStore implements QueueStore {
         `SELECT route, count(*) AS n, min(received_at) AS oldest FROM messages WHERE state = 'active' GROUP BY route`,
       )
       .all() as { route: string; n: number; oldest: number }[];
+    const mailboxes = this.#db
+      .prepare(
+        `SELECT mailbox, count(*) AS n, sum(throttle_reason IS NOT NULL) AS throttled, min(received_at) AS oldest
+         FROM messages WHERE state = 'active' AND mailbox IS NOT NULL GROUP BY mailbox`,
+      )
+      .all() as { mailbox: string; n: number; throttled: number; oldest: number }[];
+    const byMailbox: QueueStats['byMailbox'] = {};
+    for (const m of mailboxes)
+      byMailbox[m.mailbox] = { active: m.n, throttled: m.throttled, oldestActiveAt: m.oldest };
+    const held = (
+      this.#db.prepare(`SELECT count(*) AS n FROM messages WHERE state = 'active' AND held = 1`).get() as {
+        n: number;
+      }
+    ).n;
     const recipients: Record<RecipientState, number> = { queued: 0, deferred: 0, delivered: 0, failed: 0 };
     for (const r of rcpts) recipients[r.state] = r.n;
     const byRoute: QueueStats['byRoute'] = {};
@@ -407,6 +481,8 @@ export class SqliteQueueStore implements QueueStore {
       recipients,
       oldestActiveAt,
       byRoute,
+      byMailbox,
+      held,
     };
   }
 
@@ -421,8 +497,8 @@ export class SqliteQueueStore implements QueueStore {
     this.#db.close();
   }
 
-  #toMessage(row: MessageRow): QueuedMessage {
-    const recipients = (this.#s.recipientsOf!.all(row.id) as RecipientRow[]).map((r): Recipient => ({
+  #toRecipient(r: RecipientRow): Recipient {
+    return {
       id: r.id,
       address: r.address,
       notify: r.notify ? r.notify.split(',') : null,
@@ -431,7 +507,11 @@ export class SqliteQueueStore implements QueueStore {
       attempts: r.attempts,
       lastReply: r.last_reply,
       updatedAt: r.updated_at,
-    }));
+    };
+  }
+
+  #toMessage(row: MessageRow): QueuedMessage {
+    const recipients = (this.#s.recipientsOf!.all(row.id) as RecipientRow[]).map((r) => this.#toRecipient(r));
     return {
       id: row.id,
       receivedAt: row.received_at,
@@ -449,6 +529,9 @@ export class SqliteQueueStore implements QueueStore {
       expiresAt: row.expires_at,
       lastReply: row.last_reply,
       recipients,
+      held: row.held === 1,
+      throttleReason: row.throttle_reason,
+      mailbox: row.mailbox,
     };
   }
 }
