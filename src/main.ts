@@ -119,7 +119,7 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
 }
 
 /** What the delivery thread needs to reach the in-process sandbox: ports, CA, and the demo app (first app, first sendable mailbox). */
-function sandboxEndpoint(sandbox: Sandbox): SandboxEndpoint {
+export function sandboxEndpoint(sandbox: Sandbox): SandboxEndpoint {
   const app = sandbox.tenant.apps[0];
   return {
     host: sandbox.mx.host,

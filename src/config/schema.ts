@@ -210,6 +210,12 @@ export const M365TransportSchema = z.strictObject({
   mailbox: z
     .email()
     .describe('The licensed mailbox that sends (SMTP AUTH user); it needs SendAs for other From addresses'),
+  pool: z
+    .array(z.email())
+    .default([])
+    .describe(
+      'More service-account mailboxes that send like mailbox (sender mode fixed); mail is spread over them by remaining budget',
+    ),
   sender: z
     .strictObject({
       mode: z
@@ -548,6 +554,33 @@ export const ConfigSchema = z.strictObject({
         .describe('json, pretty, or auto (pretty on a terminal)'),
     })
     .prefault({}),
+  budgets: z
+    .strictObject({
+      messagesPerMinute: z
+        .number()
+        .int()
+        .min(1)
+        .default(30)
+        .describe('Messages a Microsoft 365 mailbox sends per minute (Exchange: 30)'),
+      recipientsPerDay: z
+        .number()
+        .int()
+        .min(1)
+        .default(10_000)
+        .describe('Recipients a Microsoft 365 mailbox sends per rolling 24 hours (Exchange: 10,000)'),
+      mailboxes: z
+        .record(
+          z.string(),
+          z.strictObject({
+            messagesPerMinute: z.number().int().min(1).optional().describe('Override for this mailbox'),
+            recipientsPerDay: z.number().int().min(1).optional().describe('Override for this mailbox'),
+          }),
+        )
+        .default({})
+        .describe('Per-mailbox overrides, by address'),
+    })
+    .prefault({})
+    .describe('Sending budgets per Microsoft 365 mailbox; mail beyond them waits in the queue (throttled)'),
   shutdown: z
     .strictObject({
       grace: duration('30s', 'On SIGTERM, how long open sessions and deliveries may take to finish'),

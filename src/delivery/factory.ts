@@ -48,7 +48,7 @@ export function createTransport(
         t.methods.includes('graph') || (t.methods.includes('submission') && t.submission.auth === 'oauth');
       const tokens = needsToken ? (options.tokens?.(t.tenant) ?? null) : null;
       const caPem = options.caPemFor?.(t.tenant);
-      const sender = { mailbox: t.mailbox, ...t.sender };
+      const sender = { mailbox: t.mailbox, ...t.sender, pool: t.pool };
       const methods = t.methods.map((method): Transport => {
         if (method === 'direct-send' || method === 'connector') {
           const clientCert =

@@ -3,7 +3,7 @@ import { request } from 'node:https';
 import { SCOPES, type TokenProvider } from '../oauth/token-provider.ts';
 import { planLargeMessage, UPLOAD_CHUNK_BYTES } from './graph-large.ts';
 import { fitsOneRequest, prepareGraphMime, sendMailPath } from './graph-request.ts';
-import { decideSender, type SenderSettings } from './sender-identity.ts';
+import { candidateMailboxes, decideSender, type SenderSettings } from './sender-identity.ts';
 import type { OutboundMessage, SendResult, Transport } from './transport.ts';
 
 export interface GraphSettings {
@@ -69,6 +69,10 @@ export class GraphTransport implements Transport {
   constructor(settings: GraphSettings, tokens: TokenProvider) {
     this.#settings = settings;
     this.#tokens = tokens;
+  }
+
+  senders(message: Pick<OutboundMessage, 'mailFrom' | 'mailbox'>): string[] {
+    return candidateMailboxes(this.#settings.sender, message.mailFrom, message.mailbox);
   }
 
   async send(message: OutboundMessage): Promise<SendResult> {

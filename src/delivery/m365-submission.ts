@@ -2,7 +2,7 @@ import nodemailer, { type SendMailOptions, type SMTPPoolOptions, type Transporte
 
 import { SCOPES, TokenError, type TokenProvider } from '../oauth/token-provider.ts';
 import type { Logger } from '../observability/logger.ts';
-import { decideSender, type SenderSettings } from './sender-identity.ts';
+import { candidateMailboxes, decideSender, type SenderSettings } from './sender-identity.ts';
 import {
   type OutboundMessage,
   recipientReplies,
@@ -107,6 +107,10 @@ export class M365SubmissionTransport implements Transport {
     if (message.body.length > this.#settings.maxSize)
       return `${message.body.length} bytes, over the mailbox's ${this.#settings.maxSize}`;
     return null;
+  }
+
+  senders(message: Pick<OutboundMessage, 'mailFrom' | 'mailbox'>): string[] {
+    return candidateMailboxes(this.#settings.sender, message.mailFrom, message.mailbox);
   }
 
   async send(message: OutboundMessage): Promise<SendResult> {

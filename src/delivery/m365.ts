@@ -31,6 +31,15 @@ export class M365Transport implements Transport {
     this.kind = methods.map((m) => m.kind).join('>');
   }
 
+  /** The methods share the route's sender settings: the first that knows its mailboxes answers. */
+  senders(message: Pick<OutboundMessage, 'mailFrom' | 'mailbox'>): string[] {
+    for (const m of this.#methods) {
+      const s = m.senders?.(message);
+      if (s && s.length > 0) return s;
+    }
+    return [];
+  }
+
   async send(message: OutboundMessage): Promise<SendResult> {
     let lastError: unknown;
     const reasons: string[] = [];

@@ -20,6 +20,8 @@ export interface SenderSettings {
   sendAs: string[];
   /** What to do with a sender the mailbox may not use. */
   fromPolicy: 'rewrite' | 'pass' | 'reject';
+  /** More service accounts that send like `mailbox` (mode fixed): the scheduler spreads mail over them. */
+  pool?: string[];
 }
 
 export interface SenderDecision {
@@ -43,6 +45,21 @@ export function sendingMailbox(settings: SenderSettings, envelopeFrom: string, a
     if (hit) return hit[1];
   }
   return settings.mailbox;
+}
+
+/**
+ * Every mailbox that may send a message: the assigned one, else in mode fixed the route's
+ * mailbox and its pool (each with the same SendAs grants, or From rewritten to it), else the
+ * one the sender mapping names.
+ */
+export function candidateMailboxes(
+  settings: SenderSettings,
+  envelopeFrom: string,
+  assigned?: string,
+): string[] {
+  if (assigned) return [assigned];
+  if (settings.mode === 'fixed') return [settings.mailbox, ...(settings.pool ?? [])];
+  return [sendingMailbox(settings, envelopeFrom)];
 }
 
 export function mayUse(settings: SenderSettings, mailbox: string, address: string): boolean {

@@ -39,6 +39,12 @@ export interface Transport {
   /** Why this transport cannot carry the message at all (too big, too many recipients), or null. */
   fits?(message: OutboundMessage): string | null;
   send(message: OutboundMessage): Promise<SendResult>;
+  /**
+   * The mailboxes that may send this message, in the route's order of preference; the
+   * scheduler picks one with budget left and passes it as `mailbox`. Absent or empty for
+   * routes without per-mailbox limits (smarthosts, direct send, connectors).
+   */
+  senders?(message: Pick<OutboundMessage, 'mailFrom' | 'mailbox'>): string[];
   close(): Promise<void>;
 }
 

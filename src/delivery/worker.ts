@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.ts';
 import type { RelayEvents } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ClaimedMessage, QueueStore, RecipientResult } from '../queue/store.ts';
+import { MailboxBudgets } from '../scheduler/budgets.ts';
 import { parseRetrySchedule, retryDelay, type RetrySchedule } from '../util/retry-schedule.ts';
 import { formatDuration, parseDuration } from '../util/units.ts';
 import { classifyError, classifyFailure } from './classify.ts';
@@ -22,8 +23,10 @@ const PAUSE_FLOOR_MS: Record<string, number> = {
   'tenant-limit': 60 * 60_000,
 };
 
-/** Deferral categories that pause the whole route (its mailbox) until the message's next attempt. */
+/** Deferral categories that pause the whole route until the message's next attempt. */
 const ROUTE_PAUSE_CATEGORIES = new Set(['quota', 'tenant-limit', 'blocked', 'credential']);
+/** Of those, the ones that belong to the sending mailbox: with a known mailbox only it pauses. */
+const MAILBOX_PAUSE_CATEGORIES = new Set(['quota', 'blocked']);
 
 /** How long a route keeps its reduced concurrency after a 432. */
 const NARROW_MS = 10 * 60_000;
@@ -95,6 +98,7 @@ export class DeliveryWorker {
   readonly #pollMs: number;
   readonly #inFlight = new Map<string, number>();
   readonly #gate = new RouteGate();
+  readonly #budgets: MailboxBudgets;
   readonly #running = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | null = null;
   #pokeTimer: NodeJS.Timeout | null = null;
@@ -107,6 +111,35 @@ export class DeliveryWorker {
     this.#schedule = parseRetrySchedule(deps.config.delivery.retrySchedule);
     this.#leaseMs = parseDuration(deps.config.delivery.leaseTime);
     this.#pollMs = parseDuration(deps.config.delivery.pollInterval);
+    const b = deps.config.budgets;
+    const overrides = new Map(Object.entries(b.mailboxes).map(([k, v]) => [k.toLowerCase(), v]));
+    this.#budgets = new MailboxBudgets(
+      (mailbox) => ({
+        messagesPerMinute: overrides.get(mailbox.toLowerCase())?.messagesPerMinute ?? b.messagesPerMinute,
+        recipientsPerDay: overrides.get(mailbox.toLowerCase())?.recipientsPerDay ?? b.recipientsPerDay,
+      }),
+      () => this.#now(),
+    );
+  }
+
+  /**
+   * The candidate with budget for `recipients` and the most headroom (spreading a pool), or
+   * the earliest time any candidate frees up and why.
+   */
+  #chooseMailbox(
+    candidates: string[],
+    recipients: number,
+  ): { ok: true; mailbox: string } | { ok: false; until: number; reason: string } {
+    let best: { mailbox: string; headroom: number } | null = null;
+    let wait: { until: number; reason: string } | null = null;
+    for (const mailbox of candidates) {
+      const v = this.#budgets.check(mailbox, recipients);
+      if (v.ok) {
+        const headroom = this.#budgets.headroom(mailbox);
+        if (!best || headroom > best.headroom) best = { mailbox, headroom };
+      } else if (!wait || v.until < wait.until) wait = { until: v.until, reason: v.reason };
+    }
+    return best ? { ok: true, mailbox: best.mailbox } : { ok: false, ...wait! };
   }
 
   start(): void {
@@ -205,6 +238,34 @@ export class DeliveryWorker {
     let results: RecipientResult[];
     let upstream: string | null = null;
     let retryAfterMs: number | null = null;
+    let mailbox = message.client.mailbox;
+    const candidates = transport?.senders?.({ mailFrom: message.mailFrom, mailbox }) ?? [];
+    if (candidates.length > 0 && startedAt < message.expiresAt) {
+      const choice = this.#chooseMailbox(candidates, pending.length);
+      if (!choice.ok) {
+        // Not an attempt: the message waits for its mailbox's budget instead of provoking 432/5.2.0.
+        const until = Math.min(choice.until, message.expiresAt);
+        await store.throttle(message.id, message.leaseOwner, until, choice.reason, candidates[0]!);
+        log.info(
+          {
+            queueId: message.id,
+            route: message.route,
+            until: new Date(until).toISOString(),
+            reason: choice.reason,
+          },
+          'delivery:throttled',
+        );
+        events.emit('delivery:throttled', {
+          queueId: message.id,
+          route: message.route,
+          mailbox: candidates[0]!,
+          until,
+        });
+        return;
+      }
+      mailbox = choice.mailbox;
+      this.#budgets.record(mailbox, pending.length);
+    }
 
     if (startedAt >= message.expiresAt) {
       const age = formatDuration(parseDuration(this.#deps.config.delivery.maxAge));
@@ -234,7 +295,7 @@ export class DeliveryWorker {
           dsn: message.dsn,
           smtputf8: message.smtputf8,
           body,
-          ...(message.client.mailbox ? { mailbox: message.client.mailbox } : {}),
+          ...(mailbox ? { mailbox } : {}),
         });
         upstream = sent.upstream;
         results = sent.recipients.map((r) => {
@@ -281,7 +342,18 @@ export class DeliveryWorker {
     const pauseReason = results.find(
       (r) => r.outcome === 'deferred' && ROUTE_PAUSE_CATEGORIES.has(r.category),
     );
-    if (pauseReason) {
+    if (pauseReason && mailbox && MAILBOX_PAUSE_CATEGORIES.has(pauseReason.category)) {
+      this.#budgets.pause(mailbox, nextAttemptAt, `${mailbox} paused after: ${pauseReason.reply}`);
+      log.warn(
+        {
+          route: message.route,
+          mailbox,
+          until: new Date(nextAttemptAt).toISOString(),
+          reason: pauseReason.reply,
+        },
+        'delivery:mailbox-paused',
+      );
+    } else if (pauseReason) {
       this.#gate.pause(message.route, nextAttemptAt);
       log.warn(
         { route: message.route, until: new Date(nextAttemptAt).toISOString(), reason: pauseReason.reply },
@@ -300,6 +372,7 @@ export class DeliveryWorker {
       upstream,
       results,
       nextAttemptAt,
+      mailbox: mailbox ?? null,
     });
 
     const byId = new Map(pending.map((r) => [r.id, r.address]));

@@ -12,6 +12,7 @@ export interface RelayEventMap {
   'smtp:repaired': { sid: string; queueId: string; repairs: string[] };
   'queue:enqueued': { queueId: string; route: string };
   'delivery:attempt': { queueId: string; route: string; transport: string; recipients: number };
+  'delivery:throttled': { queueId: string; route: string; mailbox: string; until: number };
   'delivery:delivered': {
     queueId: string;
     route: string;

@@ -109,7 +109,7 @@ export class SqliteQueueStore implements QueueStore {
         `UPDATE messages SET lease_owner = @owner, lease_until = @leaseUntil
          WHERE id IN (SELECT id FROM messages
                       WHERE state = 'active' AND held = 0 AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until < @now)
-                      ORDER BY next_attempt_at LIMIT @limit)
+                      ORDER BY next_attempt_at, received_at LIMIT @limit)
          RETURNING *`,
       ),
       claimRoutes: db.prepare(
@@ -117,7 +117,7 @@ export class SqliteQueueStore implements QueueStore {
          WHERE id IN (SELECT id FROM messages
                       WHERE state = 'active' AND held = 0 AND next_attempt_at <= @now AND (lease_until IS NULL OR lease_until < @now)
                         AND route IN (SELECT value FROM json_each(@routes))
-                      ORDER BY next_attempt_at LIMIT @limit)
+                      ORDER BY next_attempt_at, received_at LIMIT @limit)
          RETURNING *`,
       ),
       recipientsOf: db.prepare('SELECT * FROM recipients WHERE message_id = ? ORDER BY id'),
