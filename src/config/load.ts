@@ -102,6 +102,11 @@ function crossCheck(config: Config): ConfigIssue[] {
       path: 'relay.defaultRoute',
       message: `route "${config.relay.defaultRoute}" is not defined under routes`,
     });
+  if (config.bounces.route && !config.routes[config.bounces.route])
+    issues.push({
+      path: 'bounces.route',
+      message: `route "${config.bounces.route}" is not defined under routes`,
+    });
   const listenerNames = new Set(config.listeners.map((l) => l.name ?? `${l.host}:${l.port}`));
   config.clients.forEach((rule, i) => {
     if (rule.route && !config.routes[rule.route])

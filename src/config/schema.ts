@@ -554,6 +554,40 @@ export const ConfigSchema = z.strictObject({
         .describe('json, pretty, or auto (pretty on a terminal)'),
     })
     .prefault({}),
+  bounces: z
+    .strictObject({
+      enabled: z
+        .boolean()
+        .default(true)
+        .describe(
+          'Send a delivery status notification (RFC 3464) when a recipient fails for good or expires',
+        ),
+      route: z.string().optional().describe('Route the notifications take (default: relay.defaultRoute)'),
+      redirectTo: z
+        .email()
+        .optional()
+        .describe(
+          'Send notifications here instead of to the sender (devices often send from unmonitored addresses)',
+        ),
+      copyTo: z.email().optional().describe('Also send a copy of every notification here (an admin mailbox)'),
+      delayAfter: z
+        .string()
+        .refine((v) => tryParse(parseDuration, v), {
+          message: 'expected a duration such as "30s", "5m", "1h", "5d"',
+        })
+        .optional()
+        .describe(
+          'Send one delay notice (Action: delayed) when a message is still undelivered after this long (default: off)',
+        ),
+      maxReturnSize: size(
+        '256KB',
+        'With RET=FULL, return the whole message up to this size; above it, its headers only',
+      ),
+    })
+    .prefault({})
+    .describe(
+      'Bounces: never for the null sender or NOTIFY=NEVER; RET, ENVID and ORCPT from the submission are honoured',
+    ),
   budgets: z
     .strictObject({
       messagesPerMinute: z

@@ -79,6 +79,8 @@ export function decideSender(
   assigned?: string,
 ): SenderDecision {
   const mailbox = sendingMailbox(settings, envelopeFrom, assigned);
+  // Exchange takes no null sender from a mailbox (5.7.60): a bounce leaves as the mailbox.
+  if (envelopeFrom === '') envelopeFrom = mailbox;
   if (settings.fromPolicy !== 'rewrite') return { mailbox, mailFrom: envelopeFrom, body, rewritten: false };
   const fromHeader = headerValue(body, 'from');
   const parsed = (

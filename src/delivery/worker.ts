@@ -1,4 +1,5 @@
 import type { Config } from '../config/schema.ts';
+import { Bouncer } from '../dsn/bouncer.ts';
 import type { RelayEvents } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ClaimedMessage, QueueStore, RecipientResult } from '../queue/store.ts';
@@ -99,6 +100,7 @@ export class DeliveryWorker {
   readonly #inFlight = new Map<string, number>();
   readonly #gate = new RouteGate();
   readonly #budgets: MailboxBudgets;
+  readonly #bouncer: Bouncer;
   readonly #running = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | null = null;
   #pokeTimer: NodeJS.Timeout | null = null;
@@ -111,6 +113,7 @@ export class DeliveryWorker {
     this.#schedule = parseRetrySchedule(deps.config.delivery.retrySchedule);
     this.#leaseMs = parseDuration(deps.config.delivery.leaseTime);
     this.#pollMs = parseDuration(deps.config.delivery.pollInterval);
+    this.#bouncer = new Bouncer(deps.config, deps.store, deps.log, () => this.#now());
     const b = deps.config.budgets;
     const overrides = new Map(Object.entries(b.mailboxes).map(([k, v]) => [k.toLowerCase(), v]));
     this.#budgets = new MailboxBudgets(
@@ -238,6 +241,7 @@ export class DeliveryWorker {
     let results: RecipientResult[];
     let upstream: string | null = null;
     let retryAfterMs: number | null = null;
+    let body: Buffer | null = null;
     let mailbox = message.client.mailbox;
     const candidates = transport?.senders?.({ mailFrom: message.mailFrom, mailbox }) ?? [];
     if (candidates.length > 0 && startedAt < message.expiresAt) {
@@ -282,7 +286,7 @@ export class DeliveryWorker {
         recipients: pending.length,
       });
       try {
-        const body = await store.readBody(message.id);
+        body = await store.readBody(message.id);
         const sent = await transport.send({
           id: message.id,
           mailFrom: message.mailFrom,
@@ -363,6 +367,9 @@ export class DeliveryWorker {
     // 432 4.3.2: too many connections for the mailbox; send with one fewer for a while.
     if (results.some((r) => r.category === 'concurrency'))
       this.#gate.narrow(message.route, this.#inFlight.get(message.route) ?? 1, this.#now());
+    // The notification is queued before the attempt is recorded: a crash in between repeats
+    // the attempt (and perhaps the notice) rather than losing the notice.
+    await this.#notify(message, pending, results, upstream, startedAt, body);
     await store.recordAttempt({
       messageId: message.id,
       owner: message.leaseOwner,
@@ -406,6 +413,45 @@ export class DeliveryWorker {
       },
       'delivery:attempt',
     );
+  }
+
+  /** Queues a bounce for recipients that failed now, or one delay notice for a message waiting too long. */
+  async #notify(
+    message: ClaimedMessage,
+    pending: ClaimedMessage['recipients'],
+    results: RecipientResult[],
+    upstream: string | null,
+    at: number,
+    body: Buffer | null,
+  ): Promise<void> {
+    const failed = results.filter((r) => r.outcome === 'failed');
+    let action: 'failed' | 'delayed' | null = failed.length > 0 ? 'failed' : null;
+    if (!action && message.mailFrom !== '' && results.some((r) => r.outcome === 'deferred')) {
+      if (
+        this.#bouncer.delayNoticeDue(message.receivedAt) &&
+        (await this.#deps.store.markDelayNotified(message.id))
+      )
+        action = 'delayed';
+    }
+    if (!action || message.mailFrom === '') return;
+    const byId = new Map(pending.map((r) => [r.id, r]));
+    const recipients = results
+      .filter((r) => r.outcome === (action === 'failed' ? 'failed' : 'deferred'))
+      .map((r) => {
+        const rcpt = byId.get(r.recipientId)!;
+        return {
+          address: rcpt.address,
+          orcpt: rcpt.orcpt,
+          notify: rcpt.notify,
+          action: action!,
+          reply: r.reply,
+          remoteMta: upstream,
+          lastAttemptAt: at,
+        };
+      });
+    const original = body ?? (await this.#deps.store.readBody(message.id).catch(() => null));
+    await this.#bouncer.notify(message, recipients, original);
+    this.poke();
   }
 
   /** Stops claiming and waits up to `graceMs` for deliveries in flight. Unfinished ones keep their lease until it expires. */

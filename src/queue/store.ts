@@ -185,6 +185,8 @@ export interface QueueStore {
    * (an operator's "bounce now"); returns the recipients it failed, empty if none.
    */
   failPending(id: string, reply: string, now: number): Promise<Recipient[]>;
+  /** Marks that a delay notice went out for this message; false if one already had. */
+  markDelayNotified(id: string): Promise<boolean>;
   /** Earliest next attempt among active messages, or null when nothing is waiting. */
   nextDueAt(): Promise<number | null>;
   get(id: string): Promise<MessageDetail | null>;

@@ -372,4 +372,12 @@ export function storeContract(factory: StoreFactory): void {
     assert.equal((await store.list({ recipientDomain: 'fabrikam_com' })).length, 0);
     assert.equal((await store.list({ recipientDomain: 'example.net' })).length, 1);
   });
+
+  it('markDelayNotified is true once per message', async (store) => {
+    const m = message();
+    await store.enqueue(m);
+    assert.equal(await store.markDelayNotified(m.id), true);
+    assert.equal(await store.markDelayNotified(m.id), false);
+    assert.equal(await store.markDelayNotified('missing'), false);
+  });
 }

@@ -101,8 +101,14 @@ test('partial recipient failure: one delivered, one failed for good (5xx), one d
   );
   assert.equal(done.recipients.find((r) => r.address === 'grey@example.net')!.state, 'delivered');
   // The second attempt went only to the deferred recipient, never again to the delivered one.
-  const deliveredTo = upstream.received.flatMap((m) => m.to);
+  const deliveredTo = upstream.received.filter((m) => m.from !== '').flatMap((m) => m.to);
   assert.deepEqual(deliveredTo.sort(), ['grey@example.net', 'ok@example.net']);
+  // The failed one was reported to the sender, once.
+  await waitFor(() => upstream.received.some((m) => m.from === ''), 'the bounce');
+  assert.deepEqual(
+    upstream.received.filter((m) => m.from === '').map((m) => m.to),
+    [['app@example.com']],
+  );
 });
 
 test('an unreachable upstream defers (network) and the message is kept for later', async (t) => {

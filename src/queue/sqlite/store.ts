@@ -147,6 +147,7 @@ export class SqliteQueueStore implements QueueStore {
          WHERE id = ? AND lease_owner = ?`,
       ),
       setHeld: db.prepare(`UPDATE messages SET held = ? WHERE id = ? AND state = 'active'`),
+      delayNotified: db.prepare(`UPDATE messages SET delay_notified = 1 WHERE id = ? AND delay_notified = 0`),
       release: db.prepare(
         'UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?',
       ),
@@ -351,6 +352,10 @@ export class SqliteQueueStore implements QueueStore {
 
   async throttle(id: string, owner: string, until: number, reason: string, mailbox: string): Promise<void> {
     this.#s.throttle!.run(until, reason, mailbox, id, owner);
+  }
+
+  async markDelayNotified(id: string): Promise<boolean> {
+    return this.#s.delayNotified!.run(id).changes > 0;
   }
 
   async setHeld(id: string, held: boolean): Promise<boolean> {
