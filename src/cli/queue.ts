@@ -1,5 +1,8 @@
+import type { Config } from '../config/schema.ts';
+import { Bouncer } from '../dsn/bouncer.ts';
+import { silentLogger } from '../observability/logger.ts';
 import { SqliteQueueStore } from '../queue/sqlite/store.ts';
-import type { MessageState, QueueStore } from '../queue/store.ts';
+import type { ListFilter, QueueStore } from '../queue/store.ts';
 import { formatSize } from '../util/units.ts';
 import {
   CONFIG_OPTION,
@@ -16,11 +19,19 @@ import {
 export const QUEUE_HELP = `Usage: bridgehead queue <command> [-c FILE] [--json]
 
 Commands:
-  list [--state active|done] [--route NAME] [--limit N]   messages, newest first
-  show ID                                                 one message: envelope, recipients, attempt history
-  retry ID                                                make a waiting message due now
-  delete ID                                               remove a message from the queue (it will not be sent)
-  stats                                                   depth and age by state and route
+  list [SELECT] [--state S] [--limit N]  messages, newest first; S: active, done, held, throttled
+  show ID                                one message: envelope, client, recipients, attempt history
+  retry ID | SELECT                      make waiting messages due now
+  hold ID | SELECT                       keep messages in the queue without sending them
+  release ID | SELECT                    let held messages go again
+  bounce ID | SELECT                     fail the pending recipients now and send the sender a bounce
+  delete ID | SELECT                     remove messages from the queue (they will not be sent)
+  stats                                  depth and age by state, route and sending mailbox
+
+SELECT (waiting messages; combine to narrow):
+  --sender ADDRESS    by envelope sender
+  --domain DOMAIN     with a recipient at this domain
+  --route NAME        by route
 
 Options:
   -c, --config FILE   configuration file (the spool location comes from it)
@@ -34,6 +45,8 @@ export async function runQueue(argv: string[]): Promise<number> {
     json: { type: 'boolean' },
     state: { type: 'string' },
     route: { type: 'string' },
+    sender: { type: 'string' },
+    domain: { type: 'string' },
     limit: { type: 'string' },
   });
   const [sub, id] = positionals;
@@ -52,9 +65,15 @@ export async function runQueue(argv: string[]): Promise<number> {
       case 'show':
         return await show(store, need(id), values.json === true);
       case 'retry':
-        return report(await store.retryNow(need(id), Date.now()), id!, 'is due now', values.json === true);
+        return await apply(store, id, values, 'is due now', (m) => store.retryNow(m, Date.now()));
+      case 'hold':
+        return await apply(store, id, values, 'held', (m) => store.setHeld(m, true));
+      case 'release':
+        return await apply(store, id, values, 'released', (m) => store.setHeld(m, false));
+      case 'bounce':
+        return await apply(store, id, values, 'bounced', (m) => bounce(store, config, m));
       case 'delete':
-        return report(await store.delete(need(id)), id!, 'deleted', values.json === true);
+        return await apply(store, id, values, 'deleted', (m) => store.delete(m));
       case 'stats':
         return await stats(store, values.json === true);
       default:
@@ -70,24 +89,90 @@ function need(id: string | undefined): string {
   return id;
 }
 
-function report(ok: boolean, id: string, what: string, json: boolean): number {
-  if (json) console.log(JSON.stringify({ id, ok }));
-  else if (ok) console.log(`${id} ${what}`);
-  else console.error(`${id}: no such message waiting in the queue`);
-  return ok ? EXIT.ok : EXIT.failed;
+interface Selection {
+  sender?: string;
+  domain?: string;
+  route?: string;
+  json?: boolean;
+}
+
+/**
+ * Runs `op` on one message by id, or on every waiting message the selectors match. Without an
+ * id at least one selector is required, so no command touches the whole queue by accident.
+ */
+async function apply(
+  store: QueueStore,
+  id: string | undefined,
+  sel: Selection,
+  what: string,
+  op: (id: string) => Promise<boolean>,
+): Promise<number> {
+  let ids: string[];
+  if (id) ids = [id];
+  else {
+    if (!sel.sender && !sel.domain && !sel.route)
+      throw new UsageError('name a message id, or select with --sender, --domain or --route');
+    ids = (await store.list({ ...selection(sel), state: 'active', limit: 1_000_000 })).map((m) => m.id);
+  }
+  const done: string[] = [];
+  for (const m of ids) if (await op(m)) done.push(m);
+  if (sel.json) console.log(JSON.stringify({ ok: done.length > 0, [what]: done }));
+  else if (id) {
+    if (done.length) console.log(`${id} ${what}`);
+    else console.error(`${id}: no such message waiting in the queue`);
+  } else console.log(`${done.length} message${done.length === 1 ? '' : 's'} ${what}`);
+  return id && done.length === 0 ? EXIT.failed : EXIT.ok;
+}
+
+function selection(sel: Selection): ListFilter {
+  return {
+    ...(sel.sender !== undefined ? { sender: sel.sender } : {}),
+    ...(sel.domain ? { recipientDomain: sel.domain } : {}),
+    ...(sel.route ? { route: sel.route } : {}),
+  };
+}
+
+/** An operator's "bounce now": the pending recipients fail and the sender hears why, as for any failure. */
+async function bounce(store: QueueStore, config: Readonly<Config>, id: string): Promise<boolean> {
+  const m = await store.get(id);
+  if (!m || m.state !== 'active') return false;
+  const original = await store.readBody(id).catch(() => null);
+  const reply = '5.0.0 Returned by the relay operator; not delivered';
+  const failed = await store.failPending(id, reply, Date.now());
+  if (failed.length === 0) return false;
+  await new Bouncer(config, store, silentLogger()).notify(
+    m,
+    failed.map((r) => ({
+      address: r.address,
+      orcpt: r.orcpt,
+      notify: r.notify,
+      action: 'failed' as const,
+      reply,
+      remoteMta: null,
+      lastAttemptAt: null,
+    })),
+    original,
+  );
+  return true;
 }
 
 async function list(
   store: QueueStore,
-  values: { state?: string; route?: string; limit?: string; json?: boolean },
+  values: Selection & { state?: string; limit?: string },
 ): Promise<number> {
-  if (values.state && values.state !== 'active' && values.state !== 'done')
-    throw new UsageError('--state is active or done');
+  const states: Record<string, ListFilter> = {
+    active: { state: 'active' },
+    done: { state: 'done' },
+    held: { state: 'active', held: true },
+    throttled: { state: 'active', throttled: true },
+  };
+  if (values.state && !states[values.state])
+    throw new UsageError('--state is active, done, held or throttled');
   const limit = values.limit ? Number(values.limit) : 50;
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit takes a whole number');
   const messages = await store.list({
-    state: values.state as MessageState | undefined,
-    route: values.route,
+    ...selection(values),
+    ...(values.state ? states[values.state] : {}),
     limit,
   });
   if (values.json) {
@@ -95,17 +180,17 @@ async function list(
     return EXIT.ok;
   }
   printTable(
-    ['ID', 'RECEIVED', 'STATE', 'FROM', 'RCPTS', 'SIZE', 'TRIES', 'NEXT ATTEMPT', 'LAST REPLY'],
+    ['ID', 'RECEIVED', 'STATE', 'FROM', 'RCPTS', 'SIZE', 'TRIES', 'NEXT ATTEMPT', 'LAST REPLY / WAITING FOR'],
     messages.map((m) => [
       m.id,
       iso(m.receivedAt),
-      m.state,
+      m.held ? 'held' : m.throttleReason ? 'throttled' : m.state,
       m.mailFrom || '<>',
       summarise(m.recipients.map((r) => r.state)),
       formatSize(m.size),
       String(m.attempts),
       m.state === 'active' ? iso(m.nextAttemptAt) : '-',
-      (m.lastReply ?? '').slice(0, 60),
+      (m.throttleReason ?? m.lastReply ?? '').slice(0, 80),
     ]),
   );
   return EXIT.ok;
@@ -144,6 +229,9 @@ async function show(store: QueueStore, id: string, json: boolean): Promise<numbe
   console.log(`  size         ${formatSize(m.size)}  route ${m.route}  attempts ${m.attempts}`);
   if (m.state === 'active')
     console.log(`  next attempt ${iso(m.nextAttemptAt)}  expires ${iso(m.expiresAt)}`);
+  if (m.mailbox) console.log(`  mailbox      ${m.mailbox}`);
+  if (m.held) console.log(`  held         by an operator ("bridgehead queue release ${m.id}" lets it go)`);
+  if (m.throttleReason) console.log(`  waiting for  ${m.throttleReason}`);
   console.log('Recipients:');
   printTable(
     ['  ADDRESS', 'STATE', 'TRIES', 'LAST REPLY'],
@@ -178,10 +266,17 @@ async function stats(store: QueueStore, json: boolean): Promise<number> {
     `recipients       queued ${s.recipients.queued}   deferred ${s.recipients.deferred}   delivered ${s.recipients.delivered}   failed ${s.recipients.failed}`,
   );
   const routes = Object.entries(s.byRoute);
+  if (s.held) console.log(`held             ${s.held}`);
   if (routes.length)
     printTable(
       ['ROUTE', 'ACTIVE', 'OLDEST'],
       routes.map(([r, v]) => [r, String(v.active), age(v.oldestActiveAt)]),
+    );
+  const mailboxes = Object.entries(s.byMailbox);
+  if (mailboxes.length)
+    printTable(
+      ['MAILBOX', 'ACTIVE', 'THROTTLED', 'OLDEST'],
+      mailboxes.map(([m, v]) => [m, String(v.active), String(v.throttled), age(v.oldestActiveAt)]),
     );
   return EXIT.ok;
 }

@@ -175,3 +175,63 @@ test('passwd prints a users line whose hash verifies, and the relay accepts that
   assert.equal((await bridgehead(['passwd', 'a b'], { input: 'x\n' })).code, 2);
   assert.equal((await bridgehead(['passwd'], { input: '\n' })).code, 1, 'an empty password is refused');
 });
+
+test('queue hold / release / bounce / delete by id and by selector; list shows held; no selector, no bulk change', async (t) => {
+  const relay = await startTestRelay({
+    routes: { default: { transport: { kind: 'smtp', host: '127.0.0.1', port: 9, security: 'none' } } },
+    delivery: { retrySchedule: '1h' },
+  });
+  t.after(() => relay.cleanup());
+  const cfg = join(relay.dataDir, 'bh.yaml');
+  writeFileSync(cfg, YAML.stringify({ relay: { dataDir: relay.dataDir } }));
+  const sent: string[] = [];
+  for (const [from, to] of [
+    ['mfp@contoso.com', 'a@contoso.com'],
+    ['erp@contoso.com', 'x@fabrikam.com'],
+    ['erp@contoso.com', 'y@contoso.com'],
+  ] as const) {
+    const r = await bridgehead([
+      'send-test',
+      '--server',
+      `127.0.0.1:${relay.port}`,
+      '--from',
+      from,
+      '--to',
+      to,
+    ]);
+    sent.push(/queued as (\S+)/.exec(r.stdout)![1]!);
+  }
+  await waitFor(async () => (await relay.store.list()).every((m) => m.attempts >= 1), 'first attempts');
+  const q = (...args: string[]) => bridgehead(['queue', ...args, '-c', cfg]);
+
+  assert.equal((await q('hold')).code, 2, 'no id and no selector: usage error');
+  const held = await q('hold', '--sender', 'ERP@contoso.com');
+  assert.equal(held.code, 0, held.stderr);
+  assert.match(held.stdout, /^2 messages held$/m);
+  const list = await q('list', '--state', 'held');
+  assert.equal(list.stdout.trim().split('\n').length, 3, list.stdout);
+  assert.match(list.stdout, / held +erp@contoso\.com /);
+  assert.equal((await relay.store.stats()).held, 2);
+  assert.match((await q('release', sent[2]!)).stdout, new RegExp(`^${sent[2]} released$`, 'm'));
+  assert.equal((await relay.store.get(sent[2]!))!.held, false);
+
+  const bounced = await q('bounce', '--domain', 'fabrikam.com', '--json');
+  assert.deepEqual(JSON.parse(bounced.stdout), { ok: true, bounced: [sent[1]] });
+  const m = (await relay.store.get(sent[1]!))!;
+  assert.equal(m.state, 'done');
+  assert.equal(m.recipients[0]!.state, 'failed');
+  assert.equal(m.history.at(-1)!.category, 'operator');
+  const dsn = (await relay.store.list()).find((x) => x.mailFrom === '');
+  assert.ok(dsn, 'a bounce to the sender was queued');
+  assert.deepEqual(
+    dsn.recipients.map((r) => r.address),
+    ['erp@contoso.com'],
+  );
+  assert.match((await relay.store.readBody(dsn.id)).toString(), /Returned by the relay operator/);
+
+  assert.equal((await q('delete', '--route', 'default', '--sender', 'mfp@contoso.com')).code, 0);
+  assert.equal(await relay.store.get(sent[0]!), null);
+  assert.equal((await q('bounce', 'NOSUCHID')).code, 1);
+  const stats = await q('stats');
+  assert.match(stats.stdout, /^active messages {2}\d+/m);
+});
