@@ -554,6 +554,14 @@ export const ConfigSchema = z.strictObject({
         .describe('json, pretty, or auto (pretty on a terminal)'),
     })
     .prefault({}),
+  duplicates: z
+    .strictObject({
+      window: duration(
+        '10m',
+        'A message with the same Message-ID, sender, recipients and client within this window is accepted but not sent again; 0s turns it off',
+      ),
+    })
+    .prefault({}),
   bounces: z
     .strictObject({
       enabled: z

@@ -9,6 +9,7 @@ export interface RelayEventMap {
   'smtp:accepted': { sid: string; queueId: string; size: number; recipients: number; route: string };
   'smtp:rejected': { sid: string; phase: string; code: number; enhanced: string; remoteAddress: string };
   'smtp:auth': { sid: string; user: string; method: string; ok: boolean };
+  'smtp:duplicate': { sid: string; queueId: string };
   'smtp:repaired': { sid: string; queueId: string; repairs: string[] };
   'queue:enqueued': { queueId: string; route: string };
   'delivery:attempt': { queueId: string; route: string; transport: string; recipients: number };

@@ -54,6 +54,8 @@ export interface MessageMeta {
 
 export interface NewMessage extends MessageMeta {
   recipients: NewRecipient[];
+  /** Identity for duplicate suppression (findDuplicate), when the message has one. */
+  dedupKey?: string | null;
   /** The message as it will be sent upstream (with our Received: header). */
   body: Buffer;
 }
@@ -185,6 +187,8 @@ export interface QueueStore {
    * (an operator's "bounce now"); returns the recipients it failed, empty if none.
    */
   failPending(id: string, reply: string, now: number): Promise<Recipient[]>;
+  /** The newest message with this dedup key received at or after `since`, or null. */
+  findDuplicate(key: string, since: number): Promise<string | null>;
   /** Marks that a delay notice went out for this message; false if one already had. */
   markDelayNotified(id: string): Promise<boolean>;
   /** Earliest next attempt among active messages, or null when nothing is waiting. */

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 import addressparser from 'nodemailer/lib/addressparser';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 
@@ -106,6 +108,13 @@ export class Intake {
       queueId: id,
       now: new Date(now),
     });
+    const duplicate = await this.#duplicateOf(session, data, mailFrom, now);
+    if (duplicate.of) {
+      log.info({ sid: session.id, duplicateOf: duplicate.of, from: mailFrom }, 'smtp:duplicate');
+      events.emit('smtp:duplicate', { sid: session.id, queueId: duplicate.of });
+      this.#deps.accepted(session);
+      return duplicate.of;
+    }
     const badFrom = this.#fromOutsideRule(repaired, tx, user);
     if (badFrom !== null) {
       const refusal = replies.fromHeaderNotAllowed(badFrom, tx.rule.name);
@@ -152,6 +161,7 @@ export class Intake {
         },
         route: tx.route,
         messageIdHeader: headerValue(repaired, 'message-id'),
+        dedupKey: duplicate.key,
         body,
         expiresAt: now + parseDuration(config.delivery.maxAge),
       });
@@ -188,6 +198,40 @@ export class Intake {
     });
     events.emit('queue:enqueued', { queueId: id, route: tx.route });
     return id;
+  }
+
+  /**
+   * A device that timed out waiting for our 250 sends the same message again. With the same
+   * Message-ID (its own, not one we added), sender, recipients and client within
+   * duplicates.window, the earlier message's id is returned: the device gets its 250 and the
+   * message is not sent twice. A lookup failure never refuses mail: the message is then taken.
+   */
+  async #duplicateOf(
+    session: SMTPServerSession,
+    data: Buffer,
+    mailFrom: string,
+    now: number,
+  ): Promise<{ key: string | null; of: string | null }> {
+    const windowMs = parseDuration(this.#deps.config.duplicates.window);
+    const messageId = headerValue(data, 'message-id');
+    if (windowMs <= 0 || !messageId) return { key: null, of: null };
+    const key = createHash('sha256')
+      .update(
+        JSON.stringify([
+          messageId,
+          mailFrom.toLowerCase(),
+          session.envelope.rcptTo.map((r) => r.address.toLowerCase()).sort(),
+          normaliseIp(session.remoteAddress),
+          typeof session.user === 'string' ? session.user : null,
+        ]),
+      )
+      .digest('base64url');
+    try {
+      return { key, of: await this.#deps.store.findDuplicate(key, now - windowMs) };
+    } catch (err) {
+      this.#deps.log.warn({ err, sid: session.id }, 'queue:duplicate-check-failed');
+      return { key, of: null };
+    }
   }
 
   /** The first From address the client rule does not allow, or null when all are fine. */

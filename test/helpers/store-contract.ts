@@ -380,4 +380,14 @@ export function storeContract(factory: StoreFactory): void {
     assert.equal(await store.markDelayNotified(m.id), false);
     assert.equal(await store.markDelayNotified('missing'), false);
   });
+
+  it('findDuplicate finds the newest message with the key inside the window', async (store) => {
+    await store.enqueue(message({ id: newQueueId(T0), receivedAt: T0, dedupKey: 'k1' }));
+    const newest = newQueueId(T0 + 5);
+    await store.enqueue(message({ id: newest, receivedAt: T0 + 5, dedupKey: 'k1' }));
+    await store.enqueue(message({ id: newQueueId(T0 + 6), receivedAt: T0 + 6 }));
+    assert.equal(await store.findDuplicate('k1', T0), newest);
+    assert.equal(await store.findDuplicate('k1', T0 + 6), null, 'outside the window');
+    assert.equal(await store.findDuplicate('k2', 0), null);
+  });
 }

@@ -97,9 +97,9 @@ export class SqliteQueueStore implements QueueStore {
     this.#s = {
       insertMessage: db.prepare(
         `INSERT INTO messages (id, received_at, mail_from, dsn_ret, dsn_envid, smtputf8, body_type, client_json, route,
-           message_id_header, size, state, next_attempt_at, expires_at)
+           message_id_header, size, state, next_attempt_at, expires_at, dedup_key)
          VALUES (@id, @receivedAt, @mailFrom, @dsnRet, @dsnEnvid, @smtputf8, @bodyType, @client, @route,
-           @messageIdHeader, @size, 'active', @receivedAt, @expiresAt)`,
+           @messageIdHeader, @size, 'active', @receivedAt, @expiresAt, @dedupKey)`,
       ),
       insertBody: db.prepare('INSERT INTO bodies (message_id, data) VALUES (?, ?)'),
       insertRecipient: db.prepare(
@@ -147,6 +147,9 @@ export class SqliteQueueStore implements QueueStore {
          WHERE id = ? AND lease_owner = ?`,
       ),
       setHeld: db.prepare(`UPDATE messages SET held = ? WHERE id = ? AND state = 'active'`),
+      findDuplicate: db.prepare(
+        `SELECT id FROM messages WHERE dedup_key = ? AND received_at >= ? ORDER BY received_at DESC LIMIT 1`,
+      ),
       delayNotified: db.prepare(`UPDATE messages SET delay_notified = 1 WHERE id = ? AND delay_notified = 0`),
       release: db.prepare(
         'UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_owner = ?',
@@ -266,6 +269,7 @@ export class SqliteQueueStore implements QueueStore {
       messageIdHeader: m.messageIdHeader,
       size: m.body.length,
       expiresAt: m.expiresAt,
+      dedupKey: m.dedupKey ?? null,
     });
     this.#s.insertBody!.run(m.id, m.body);
     for (const r of m.recipients) {
@@ -352,6 +356,10 @@ export class SqliteQueueStore implements QueueStore {
 
   async throttle(id: string, owner: string, until: number, reason: string, mailbox: string): Promise<void> {
     this.#s.throttle!.run(until, reason, mailbox, id, owner);
+  }
+
+  async findDuplicate(key: string, since: number): Promise<string | null> {
+    return (this.#s.findDuplicate!.get(key, since) as { id: string } | undefined)?.id ?? null;
   }
 
   async markDelayNotified(id: string): Promise<boolean> {
