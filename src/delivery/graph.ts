@@ -1,9 +1,15 @@
 import { request } from 'node:https';
 
 import { SCOPES, type TokenProvider } from '../oauth/token-provider.ts';
+import { Semaphore } from '../util/semaphore.ts';
 import { planLargeMessage, UPLOAD_CHUNK_BYTES } from './graph-large.ts';
 import { fitsOneRequest, prepareGraphMime, sendMailPath } from './graph-request.ts';
-import { candidateMailboxes, decideSender, type SenderSettings } from './sender-identity.ts';
+import {
+  candidateMailboxes,
+  decideSender,
+  type SenderDecision,
+  type SenderSettings,
+} from './sender-identity.ts';
 import type { OutboundMessage, SendResult, Transport } from './transport.ts';
 
 export interface GraphSettings {
@@ -61,10 +67,14 @@ export class GraphError extends Error {
  * graph-request.ts), 202 means accepted. MIME too big for one 4 MB request goes through a draft,
  * one upload session per attachment (ranges under 4 MB) and send (needs Mail.ReadWrite).
  */
+/** Graph allows four concurrent requests per app and mailbox (facts §5); a fifth gets 429. */
+const GRAPH_CONCURRENCY_PER_MAILBOX = 4;
+
 export class GraphTransport implements Transport {
   readonly kind = 'm365-graph';
   readonly #settings: GraphSettings;
   readonly #tokens: TokenProvider;
+  readonly #slots = new Map<string, Semaphore>();
 
   constructor(settings: GraphSettings, tokens: TokenProvider) {
     this.#settings = settings;
@@ -77,6 +87,14 @@ export class GraphTransport implements Transport {
 
   async send(message: OutboundMessage): Promise<SendResult> {
     const sender = decideSender(this.#settings.sender, message.mailFrom, message.body, message.mailbox);
+    const key = sender.mailbox.toLowerCase();
+    let slots = this.#slots.get(key);
+    if (!slots) this.#slots.set(key, (slots = new Semaphore(GRAPH_CONCURRENCY_PER_MAILBOX)));
+    // One slot for the whole send: a large message's draft, uploads and send run one after another.
+    return slots.run(() => this.#send(message, sender));
+  }
+
+  async #send(message: OutboundMessage, sender: SenderDecision): Promise<SendResult> {
     const envelope = message.recipients.map((r) => r.address);
     const mime = prepareGraphMime(sender.body, envelope);
     const user = `${this.#settings.baseUrl.replace(/\/$/, '')}/v1.0/users/${encodeURIComponent(sender.mailbox)}`;

@@ -447,3 +447,20 @@ test("a client rule's mailbox sends that device's mail, whatever the route's map
   assert.equal(sb.state.folder('alice@contoso.com', 'SentItems').length, 1, "sent by alice's mailbox");
   assert.equal(sb.state.folder('scanner@contoso.com', 'SentItems').length, 0);
 });
+
+test('Graph: ten messages at once never put more than four requests in flight for a mailbox, so no 429', async (t) => {
+  const sb = await startSandbox();
+  t.after(() => sb.stop());
+  sb.faults.graphDelayMs = 200;
+  const relay = await relayTo(t, sb, { methods: ['graph'] });
+  const ids = await Promise.all(
+    Array.from({ length: 10 }, (_, i) =>
+      send(relay.port, { from: 'scanner@contoso.com', to: 'alice@contoso.com', subject: `g${i}`, text: 'x' }),
+    ),
+  );
+  for (const id of ids) {
+    const m = await untilMessage(relay.store, id, (x) => x.state === 'done', `delivered ${id}`);
+    assert.equal(m.history.length, 1, `one attempt, no 429: ${m.history.map((h) => h.reply).join(' | ')}`);
+  }
+  assert.equal(sb.state.folder('alice@contoso.com', 'Inbox').length, 10);
+});
