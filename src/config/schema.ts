@@ -610,6 +610,14 @@ export const ConfigSchema = z.strictObject({
         .min(1)
         .default(10_000)
         .describe('Recipients a Microsoft 365 mailbox sends per rolling 24 hours (Exchange: 10,000)'),
+      externalRecipientsPerDay: z
+        .number()
+        .int()
+        .min(1)
+        .optional()
+        .describe(
+          "Recipients outside a tenant's accepted domains per rolling 24 hours, per tenant (its TERRL; depends on licences, so off by default)",
+        ),
       mailboxes: z
         .record(
           z.string(),

@@ -3,7 +3,8 @@ import { Bouncer } from '../dsn/bouncer.ts';
 import type { RelayEvents } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ClaimedMessage, QueueStore, RecipientResult } from '../queue/store.ts';
-import { MailboxBudgets } from '../scheduler/budgets.ts';
+import { Scheduler } from '../scheduler/admission.ts';
+import { RouteGate } from '../scheduler/route-gate.ts';
 import { parseRetrySchedule, retryDelay, type RetrySchedule } from '../util/retry-schedule.ts';
 import { formatDuration, parseDuration } from '../util/units.ts';
 import { classifyError, classifyFailure } from './classify.ts';
@@ -28,46 +29,6 @@ const PAUSE_FLOOR_MS: Record<string, number> = {
 const ROUTE_PAUSE_CATEGORIES = new Set(['quota', 'tenant-limit', 'blocked', 'credential']);
 /** Of those, the ones that belong to the sending mailbox: with a known mailbox only it pauses. */
 const MAILBOX_PAUSE_CATEGORIES = new Set(['quota', 'blocked']);
-
-/** How long a route keeps its reduced concurrency after a 432. */
-const NARROW_MS = 10 * 60_000;
-
-/**
- * Per-route pauses and concurrency caps, kept by the delivery thread. In memory: after a
- * restart a route simply tries again, and the refusal that paused it pauses it again.
- */
-export class RouteGate {
-  readonly #paused = new Map<string, number>();
-  readonly #narrowed = new Map<string, { cap: number; until: number }>();
-
-  pause(route: string, until: number): void {
-    this.#paused.set(route, Math.max(this.#paused.get(route) ?? 0, until));
-  }
-
-  pausedUntil(route: string, now: number): number | null {
-    const until = this.#paused.get(route);
-    if (until === undefined || until <= now) {
-      this.#paused.delete(route);
-      return null;
-    }
-    return until;
-  }
-
-  narrow(route: string, inFlight: number, now: number): void {
-    const current = this.#narrowed.get(route)?.cap ?? inFlight;
-    this.#narrowed.set(route, { cap: Math.max(1, Math.min(current, inFlight) - 1), until: now + NARROW_MS });
-  }
-
-  concurrency(route: string, configured: number): number {
-    const n = this.#narrowed.get(route);
-    if (!n) return configured;
-    if (n.until <= Date.now()) {
-      this.#narrowed.delete(route);
-      return configured;
-    }
-    return Math.min(configured, n.cap);
-  }
-}
 
 function pauseFloorMs(results: RecipientResult[]): number {
   return Math.max(
@@ -99,7 +60,7 @@ export class DeliveryWorker {
   readonly #pollMs: number;
   readonly #inFlight = new Map<string, number>();
   readonly #gate = new RouteGate();
-  readonly #budgets: MailboxBudgets;
+  readonly #scheduler: Scheduler;
   readonly #bouncer: Bouncer;
   readonly #running = new Set<Promise<void>>();
   #timer: NodeJS.Timeout | null = null;
@@ -114,35 +75,7 @@ export class DeliveryWorker {
     this.#leaseMs = parseDuration(deps.config.delivery.leaseTime);
     this.#pollMs = parseDuration(deps.config.delivery.pollInterval);
     this.#bouncer = new Bouncer(deps.config, deps.store, deps.log, () => this.#now());
-    const b = deps.config.budgets;
-    const overrides = new Map(Object.entries(b.mailboxes).map(([k, v]) => [k.toLowerCase(), v]));
-    this.#budgets = new MailboxBudgets(
-      (mailbox) => ({
-        messagesPerMinute: overrides.get(mailbox.toLowerCase())?.messagesPerMinute ?? b.messagesPerMinute,
-        recipientsPerDay: overrides.get(mailbox.toLowerCase())?.recipientsPerDay ?? b.recipientsPerDay,
-      }),
-      () => this.#now(),
-    );
-  }
-
-  /**
-   * The candidate with budget for `recipients` and the most headroom (spreading a pool), or
-   * the earliest time any candidate frees up and why.
-   */
-  #chooseMailbox(
-    candidates: string[],
-    recipients: number,
-  ): { ok: true; mailbox: string } | { ok: false; until: number; reason: string } {
-    let best: { mailbox: string; headroom: number } | null = null;
-    let wait: { until: number; reason: string } | null = null;
-    for (const mailbox of candidates) {
-      const v = this.#budgets.check(mailbox, recipients);
-      if (v.ok) {
-        const headroom = this.#budgets.headroom(mailbox);
-        if (!best || headroom > best.headroom) best = { mailbox, headroom };
-      } else if (!wait || v.until < wait.until) wait = { until: v.until, reason: v.reason };
-    }
-    return best ? { ok: true, mailbox: best.mailbox } : { ok: false, ...wait! };
+    this.#scheduler = new Scheduler(deps.config, () => this.#now());
   }
 
   start(): void {
@@ -244,31 +177,26 @@ export class DeliveryWorker {
     let body: Buffer | null = null;
     let mailbox = message.client.mailbox;
     const candidates = transport?.senders?.({ mailFrom: message.mailFrom, mailbox }) ?? [];
-    if (candidates.length > 0 && startedAt < message.expiresAt) {
-      const choice = this.#chooseMailbox(candidates, pending.length);
-      if (!choice.ok) {
-        // Not an attempt: the message waits for its mailbox's budget instead of provoking 432/5.2.0.
-        const until = Math.min(choice.until, message.expiresAt);
-        await store.throttle(message.id, message.leaseOwner, until, choice.reason, candidates[0]!);
+    if (startedAt < message.expiresAt) {
+      const admission = this.#scheduler.admit(message.route, candidates, pending);
+      if (!admission.ok) {
+        // Not an attempt: the message waits for the budget instead of provoking 432/5.2.0.
+        const until = Math.min(admission.until, message.expiresAt);
+        await store.throttle(message.id, message.leaseOwner, until, admission.reason, admission.key);
+        const at = new Date(until).toISOString();
         log.info(
-          {
-            queueId: message.id,
-            route: message.route,
-            until: new Date(until).toISOString(),
-            reason: choice.reason,
-          },
+          { queueId: message.id, route: message.route, until: at, reason: admission.reason },
           'delivery:throttled',
         );
         events.emit('delivery:throttled', {
           queueId: message.id,
           route: message.route,
-          mailbox: candidates[0]!,
+          mailbox: admission.key,
           until,
         });
         return;
       }
-      mailbox = choice.mailbox;
-      this.#budgets.record(mailbox, pending.length);
+      if (admission.mailbox) mailbox = admission.mailbox;
     }
 
     if (startedAt >= message.expiresAt) {
@@ -347,7 +275,7 @@ export class DeliveryWorker {
       (r) => r.outcome === 'deferred' && ROUTE_PAUSE_CATEGORIES.has(r.category),
     );
     if (pauseReason && mailbox && MAILBOX_PAUSE_CATEGORIES.has(pauseReason.category)) {
-      this.#budgets.pause(mailbox, nextAttemptAt, `${mailbox} paused after: ${pauseReason.reply}`);
+      this.#scheduler.pauseMailbox(mailbox, nextAttemptAt, `${mailbox} paused after: ${pauseReason.reply}`);
       log.warn(
         {
           route: message.route,

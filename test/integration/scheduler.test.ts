@@ -17,7 +17,12 @@ import { tempDir, testConfig, waitFor } from '../helpers/relay.ts';
  * The scheduler against the sandbox's Exchange limits, on one injected clock shared by the
  * delivery worker and the sandbox: minutes pass in milliseconds, no real waiting.
  */
-async function rig(t: TestContext, overrides: Record<string, unknown> = {}, pool: string[] = []) {
+async function rig(
+  t: TestContext,
+  overrides: Record<string, unknown> = {},
+  pool: string[] = [],
+  m365 = pool.length > 0,
+) {
   let now = Date.now();
   const clock = { now: () => now, advance: (ms: number) => (now += ms) };
   const sb = await startSandbox({ now: clock.now });
@@ -29,12 +34,11 @@ async function rig(t: TestContext, overrides: Record<string, unknown> = {}, pool
   }
   const dir = tempDir('bh-sched-');
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const config = testConfig({ delivery: { retrySchedule: '1m', maxAge: '5d' }, ...overrides }, dir);
   const store = SqliteQueueStore.open({ path: join(dir, 'q.db') });
   t.after(() => store.close());
   const log = silentLogger();
   const endpoint = sandboxEndpoint(sb);
-  const route = pool.length
+  const route = m365
     ? {
         concurrency: 10,
         transport: {
@@ -58,6 +62,28 @@ async function rig(t: TestContext, overrides: Record<string, unknown> = {}, pool
         },
       }
     : { concurrency: 10, transport: { kind: 'sandbox' as const, method: 'submission' as const } };
+  const config = testConfig(
+    {
+      delivery: { retrySchedule: '1m', maxAge: '5d' },
+      ...(m365
+        ? {
+            routes: { default: route },
+            microsoft365: {
+              tenants: {
+                demo: {
+                  tenantId: endpoint.tenantId,
+                  clientId: endpoint.clientId,
+                  clientSecret: endpoint.clientSecret,
+                  acceptedDomains: ['contoso.com'],
+                },
+              },
+            },
+          }
+        : {}),
+      ...overrides,
+    },
+    dir,
+  );
   const { TokenProvider } = await import('../../src/oauth/token-provider.ts');
   const tokens = new TokenProvider({
     tenantId: endpoint.tenantId,
@@ -197,4 +223,58 @@ test('a pool of mailboxes shares a burst: three service accounts send 90 a minut
   for (const m of ['scanner@contoso.com', ...pool])
     assert.equal(sb.state.folder(m, 'SentItems').length, 60, `${m} sent its share`);
   assert.equal(sb.state.trace({ status: 'Pending' }).length, 0);
+});
+
+test('a quota refusal (554 5.2.0) pauses the mailbox: the rest wait without attempts, then resume', async (t) => {
+  // One at a time, so what the pause does is visible (messages already in flight when the first
+  // refusal comes back cannot be called back).
+  const { sb, store, worker, enqueue, settle, clock } = await rig(t, {
+    routes: { default: { concurrency: 1, transport: { kind: 'sandbox', method: 'submission' } } },
+  });
+  sb.tenant.limits.recipientsPerDay = 5; // Exchange's limit is lower than the relay thinks
+  await enqueue(12);
+  worker.start();
+  await settle();
+  const attempts = async () =>
+    (await Promise.all((await store.list({ limit: 100 })).map((m) => store.get(m.id)))).flatMap(
+      (m) => m!.history,
+    );
+  let history = await attempts();
+  assert.equal(history.filter((h) => h.reply.startsWith('250 ')).length, 5);
+  assert.equal(
+    history.filter((h) => /^554 5\.2\.0/.test(h.reply)).length,
+    1,
+    'one refusal, then the mailbox stops',
+  );
+  const waiting = await store.list({ throttled: true });
+  assert.equal(waiting.length, 6);
+  assert.match(waiting[0]!.throttleReason!, /scanner@contoso\.com paused after: 554 5\.2\.0/);
+  // The quota frees up; after the pause everything goes.
+  sb.tenant.limits.recipientsPerDay = 10_000;
+  clock.advance(61 * 60_000);
+  await settle();
+  history = await attempts();
+  assert.equal((await store.stats()).active, 0);
+  assert.equal(history.filter((h) => /^554 5\.2\.0/.test(h.reply)).length, 1, 'no second refusal');
+});
+
+test("budgets.externalRecipientsPerDay: a tenant's external recipients are budgeted; internal mail still flows", async (t) => {
+  const { store, worker, enqueue, settle } = await rig(
+    t,
+    { budgets: { externalRecipientsPerDay: 2 } },
+    [],
+    true,
+  );
+  await enqueue(3, 2); // alice@contoso.com + one external each
+  await enqueue(2, 1); // internal only
+  worker.start();
+  await settle();
+  const all = await store.list();
+  const waiting = all.filter((m) => m.state === 'active');
+  assert.equal(all.filter((m) => m.state === 'done').length, 4);
+  assert.equal(waiting.length, 1);
+  assert.match(
+    waiting[0]!.throttleReason!,
+    /tenant demo \(external recipients\) reached 2 recipients in 24 hours/,
+  );
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { RouteGate } from '../../../src/delivery/worker.ts';
+import { RouteGate } from '../../../src/scheduler/route-gate.ts';
 
 test('a paused route stays paused until its time; a 432 narrows concurrency by one, never below one', () => {
   const gate = new RouteGate();
