@@ -1,12 +1,17 @@
+import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
+import type { FastifyInstance } from 'fastify';
+
+import { buildAdminApp } from './admin/app.ts';
 import type { Config } from './config/schema.ts';
 import type { SandboxEndpoint } from './delivery/factory.ts';
 import { DeliveryThread } from './delivery/thread-client.ts';
 import { RelayError } from './errors.ts';
 import { RelayEvents } from './observability/events.ts';
 import type { Logger } from './observability/logger.ts';
+import { createMetrics } from './observability/metrics.ts';
 import { SqliteQueueStore } from './queue/sqlite/store.ts';
 import type { QueueStore } from './queue/store.ts';
 import { type Sandbox, startSandbox } from './sandbox/index.ts';
@@ -24,6 +29,8 @@ export interface Relay {
   sandbox: Sandbox | null;
   /** The delivery thread; poke() makes it look for due work now. */
   worker: { poke(): void };
+  /** The admin HTTP API (health, metrics, queue), when enabled; `port` is where it listens. */
+  admin: { app: FastifyInstance; port: number } | null;
   /** Graceful stop: refuse new sessions, let open ones and deliveries finish within grace, close. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -48,6 +55,7 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
   let inbound: InboundServer | null = null;
   let delivery: DeliveryThread | null = null;
   let sandbox: Sandbox | null = null;
+  let admin: FastifyInstance | null = null;
   try {
     store = SqliteQueueStore.open({
       path: config.store.path!,
@@ -82,6 +90,30 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
       now: options.now,
     });
     const purgeTimer = startPurge(store, config, log);
+    const metrics = createMetrics(events, store);
+    const bound = inbound;
+    let adminPort = 0;
+    if (config.admin.enabled) {
+      admin = buildAdminApp({
+        config,
+        store,
+        metrics,
+        log: log.child({ component: 'admin' }),
+        listenersUp: () => ({ up: bound.listeners.length, configured: config.listeners.length }),
+      });
+      try {
+        await admin.listen({ host: config.admin.host, port: config.admin.port });
+      } catch (err) {
+        throw new RelayError(
+          'ERELAY_LISTEN_FAILED',
+          `cannot listen on ${config.admin.host}:${config.admin.port} (admin API): ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      adminPort = (admin.server.address() as AddressInfo).port;
+      log.info({ host: config.admin.host, port: adminPort }, 'admin:listening');
+    }
+    const openAdmin = admin;
 
     const openStore = store;
     const openInbound = inbound;
@@ -94,10 +126,13 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
       listeners: inbound.listeners,
       sandbox,
       worker,
+      admin: openAdmin ? { app: openAdmin, port: adminPort } : null,
       stop(graceMs = parseDuration(config.shutdown.grace)) {
         stopping ??= (async () => {
           log.info({ graceMs }, 'relay:stopping');
           clearInterval(purgeTimer);
+          await openAdmin?.close();
+          metrics.close();
           await openInbound.close(graceMs);
           await worker.stop(graceMs);
           await openSandbox?.stop();
@@ -109,6 +144,7 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
       },
     };
   } catch (err) {
+    await admin?.close();
     await inbound?.close(0);
     await delivery?.stop(0);
     await sandbox?.stop();

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 
+import { runAdminToken } from './admin-token.ts';
 import { EXIT, UsageError } from './common.ts';
 import { runConfig } from './config.ts';
 import { runPasswd } from './passwd.ts';
@@ -16,6 +17,7 @@ Commands:
   send-test   send a test message through a relay
   config      check or print the configuration
   passwd      print the hash of a device password for the users section
+  admin-token make an admin API token (prints it once, and its hash for the config)
   sandbox     run the offline Microsoft 365 sandbox alone, or list what arrived in it
 
 Run "bridgehead <command> --help" for a command's options.
@@ -30,6 +32,7 @@ const COMMANDS: Record<string, Command> = {
   'send-test': runSendTest,
   config: runConfig,
   passwd: runPasswd,
+  'admin-token': runAdminToken,
   sandbox: async (argv) => (await import('../sandbox/cli.ts')).runSandboxCommand(argv),
 };
 

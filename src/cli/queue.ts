@@ -1,5 +1,4 @@
-import type { Config } from '../config/schema.ts';
-import { Bouncer } from '../dsn/bouncer.ts';
+import { bounceNow } from '../dsn/bouncer.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { SqliteQueueStore } from '../queue/sqlite/store.ts';
 import type { ListFilter, QueueStore } from '../queue/store.ts';
@@ -71,7 +70,7 @@ export async function runQueue(argv: string[]): Promise<number> {
       case 'release':
         return await apply(store, id, values, 'released', (m) => store.setHeld(m, false));
       case 'bounce':
-        return await apply(store, id, values, 'bounced', (m) => bounce(store, config, m));
+        return await apply(store, id, values, 'bounced', (m) => bounceNow(store, config, silentLogger(), m));
       case 'delete':
         return await apply(store, id, values, 'deleted', (m) => store.delete(m));
       case 'stats':
@@ -130,30 +129,6 @@ function selection(sel: Selection): ListFilter {
     ...(sel.domain ? { recipientDomain: sel.domain } : {}),
     ...(sel.route ? { route: sel.route } : {}),
   };
-}
-
-/** An operator's "bounce now": the pending recipients fail and the sender hears why, as for any failure. */
-async function bounce(store: QueueStore, config: Readonly<Config>, id: string): Promise<boolean> {
-  const m = await store.get(id);
-  if (!m || m.state !== 'active') return false;
-  const original = await store.readBody(id).catch(() => null);
-  const reply = '5.0.0 Returned by the relay operator; not delivered';
-  const failed = await store.failPending(id, reply, Date.now());
-  if (failed.length === 0) return false;
-  await new Bouncer(config, store, silentLogger()).notify(
-    m,
-    failed.map((r) => ({
-      address: r.address,
-      orcpt: r.orcpt,
-      notify: r.notify,
-      action: 'failed' as const,
-      reply,
-      remoteMta: null,
-      lastAttemptAt: null,
-    })),
-    original,
-  );
-  return true;
 }
 
 async function list(

@@ -357,7 +357,7 @@ export function redactConfig<T>(value: T): T {
         k,
         SECRET_KEYS.has(k) && v !== undefined
           ? '[redacted]'
-          : k === 'users' && v && typeof v === 'object' && !Array.isArray(v)
+          : (k === 'users' || k === 'tokens') && v && typeof v === 'object' && !Array.isArray(v)
             ? Object.fromEntries(Object.keys(v).map((u) => [u, '[redacted]']))
             : redactConfig(v),
       ]),

@@ -554,6 +554,28 @@ export const ConfigSchema = z.strictObject({
         .describe('json, pretty, or auto (pretty on a terminal)'),
     })
     .prefault({}),
+  admin: z
+    .strictObject({
+      enabled: z.boolean().default(true).describe('Serve the admin HTTP API, /metrics and health checks'),
+      host: z.string().default('127.0.0.1').describe('Address the admin API binds (loopback by default)'),
+      port: port.default(8025).describe('Admin API port; 0 picks a free one (tests)'),
+      tokens: z
+        .record(
+          z.string().min(1),
+          z
+            .string()
+            .regex(
+              /^sha256:[0-9a-f]{64}$/,
+              'expected a hash printed by "bridgehead admin-token" (sha256:...)',
+            ),
+        )
+        .default({})
+        .describe(
+          'API tokens by name, as hashes from "bridgehead admin-token NAME"; every route but health needs one',
+        ),
+    })
+    .prefault({})
+    .describe('The admin HTTP API'),
   duplicates: z
     .strictObject({
       window: duration(

@@ -63,6 +63,7 @@ for (const name of [
   'delivery:delivered',
   'delivery:deferred',
   'delivery:failed',
+  'delivery:throttled',
 ] as const) {
   events.on(name, (payload) => port.postMessage({ type: 'event', name, payload } satisfies FromDelivery));
 }

@@ -99,3 +99,33 @@ export class Bouncer {
     return id;
   }
 }
+
+/** An operator's "bounce now": the pending recipients fail and the sender hears why, as for any failure. */
+export async function bounceNow(
+  store: QueueStore,
+  config: Readonly<Config>,
+  log: Logger,
+  id: string,
+  now: () => number = Date.now,
+): Promise<boolean> {
+  const m = await store.get(id);
+  if (!m || m.state !== 'active') return false;
+  const original = await store.readBody(id).catch(() => null);
+  const reply = '5.0.0 Returned by the relay operator; not delivered';
+  const failed = await store.failPending(id, reply, now());
+  if (failed.length === 0) return false;
+  await new Bouncer(config, store, log, now).notify(
+    m,
+    failed.map((r) => ({
+      address: r.address,
+      orcpt: r.orcpt,
+      notify: r.notify,
+      action: 'failed' as const,
+      reply,
+      remoteMta: null,
+      lastAttemptAt: null,
+    })),
+    original,
+  );
+  return true;
+}

@@ -122,10 +122,17 @@ export function registerGraph(
       done = true;
       inFlight.set(appId, (inFlight.get(appId) ?? 1) - 1);
     };
-    reply.raw.once('finish', release);
+    // Released when the response is handed over (onSend below), not when its bytes have
+    // left: otherwise a client that got its answer could be counted twice for a moment.
+    releases.set(reply, release);
     reply.raw.once('close', release);
     return false;
   };
+  const releases = new WeakMap<FastifyReply, () => void>();
+  app.addHook('onSend', async (_req, reply, payload) => {
+    releases.get(reply)?.();
+    return payload;
+  });
 
   app.addHook('onRequest', async (req, reply) => {
     if (!req.url.startsWith('/v1.0/')) return;

@@ -19,7 +19,8 @@ export interface ChildRelay {
 /** Writes a YAML config into dir and returns its path. */
 export function writeConfig(dir: string, config: Record<string, unknown>): string {
   const file = join(dir, 'bridgehead.yaml');
-  writeFileSync(file, YAML.stringify(config));
+  // Tests run side by side: the admin API takes a free port unless the test names one.
+  writeFileSync(file, YAML.stringify({ admin: { port: 0 }, ...config }));
   return file;
 }
 

@@ -24,6 +24,7 @@ export function testConfig(overrides: Record<string, unknown> = {}, dataDir = te
   const base = {
     relay: { dataDir, hostname: 'relay.test' },
     listeners: [{ host: '127.0.0.1', port: 0 }],
+    admin: { port: 0 },
     log: { level: 'fatal', format: 'json' },
   };
   return loadConfig({ env: {}, overrides: mergeDeep(base, overrides) });
