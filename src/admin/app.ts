@@ -5,7 +5,7 @@ import type { Config } from '../config/schema.ts';
 import { bounceNow } from '../dsn/bouncer.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { ListFilter, QueueStore } from '../queue/store.ts';
+import type { ListFilter, QueueStore, TraceStatus } from '../queue/store.ts';
 import { tokenName } from './auth.ts';
 import { ROUTES, type RouteSpec } from './routes.ts';
 
@@ -98,6 +98,52 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     'POST /api/v1/queue/:id/bounce': async (req, reply) =>
       act(await bounceNow(store, config, deps.log, id(req), now), reply, id(req)),
     'DELETE /api/v1/queue/:id': async (req, reply) => act(await store.delete(id(req)), reply, id(req)),
+    'GET /api/v1/trace': async (req, reply) => {
+      const q = req.query as Record<string, string | undefined>;
+      const page = paging(q);
+      const since = q.since === undefined ? undefined : Date.parse(q.since);
+      const until = q.until === undefined ? undefined : Date.parse(q.until);
+      const statuses = ['Delivered', 'Pending', 'Failed', 'Throttled', 'Held', 'Expired'];
+      if (!page || Number.isNaN(since) || Number.isNaN(until) || (q.status && !statuses.includes(q.status)))
+        return reply
+          .code(400)
+          .send({
+            error: 'bad-query',
+            message: `status: ${statuses.join('|')}; since/until: ISO times; limit 1-1000`,
+          });
+      const rows = await store.trace({
+        ...(q.sender !== undefined ? { sender: q.sender } : {}),
+        ...(q.recipient !== undefined ? { recipient: q.recipient } : {}),
+        ...(q.status ? { status: q.status as TraceStatus } : {}),
+        ...(since !== undefined ? { since } : {}),
+        ...(until !== undefined ? { until } : {}),
+        ...(q.messageId ? { messageId: q.messageId } : {}),
+        ...(q.ip ? { clientIp: q.ip } : {}),
+        ...(q.device ? { device: q.device } : {}),
+        ...page,
+      });
+      return { rows };
+    },
+    'GET /api/v1/trace/:id': async (req, reply) => {
+      const events = await store.traceMessage(id(req));
+      return events
+        ? { events }
+        : reply.code(404).send({ error: 'not-found', message: `${id(req)}: unknown or purged` });
+    },
+    'GET /api/v1/refusals': async (req, reply) => {
+      const q = req.query as Record<string, string | undefined>;
+      const page = paging(q);
+      const since = q.since === undefined ? undefined : Date.parse(q.since);
+      if (!page || Number.isNaN(since))
+        return reply.code(400).send({ error: 'bad-query', message: 'since: ISO time; limit 1-1000' });
+      return {
+        refusals: await store.refusals({
+          ...(q.ip ? { ip: q.ip } : {}),
+          ...(since !== undefined ? { since } : {}),
+          ...page,
+        }),
+      };
+    },
     'GET /api/v1/stats': async () => store.stats(),
     'GET /api/v1/config': async () => redactConfig(config),
   };
@@ -108,6 +154,15 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
     app.route({ method: spec.method, url: spec.url, preHandler: authFor(spec, deps), handler });
   }
   return app;
+}
+
+/** limit (1-1000, default 50) and offset from a query, or null when malformed. */
+function paging(q: Record<string, string | undefined>): { limit: number; offset: number } | null {
+  const limit = q.limit === undefined ? 50 : Number(q.limit);
+  const offset = q.offset === undefined ? 0 : Number(q.offset);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000 || !Number.isInteger(offset) || offset < 0)
+    return null;
+  return { limit, offset };
 }
 
 function authFor(spec: RouteSpec, deps: AdminDeps) {

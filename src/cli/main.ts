@@ -8,12 +8,14 @@ import { runPasswd } from './passwd.ts';
 import { runQueue } from './queue.ts';
 import { runSendTest } from './send-test.ts';
 import { runStart } from './start.ts';
+import { runTrace } from './trace.ts';
 
 const HELP = `Usage: bridgehead <command> [options]
 
 Commands:
   start       run the relay (default configuration: 127.0.0.1:2525, spool in ./data)
-  queue       list, show, retry, delete queued messages; queue statistics
+  queue       list, show, hold, release, retry, bounce, delete queued messages; statistics
+  trace       the message trace: per recipient, per message, and refusals
   send-test   send a test message through a relay
   config      check or print the configuration
   passwd      print the hash of a device password for the users section
@@ -29,6 +31,7 @@ type Command = (argv: string[]) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   start: runStart,
   queue: runQueue,
+  trace: runTrace,
   'send-test': runSendTest,
   config: runConfig,
   passwd: runPasswd,

@@ -457,7 +457,10 @@ export const ConfigSchema = z.strictObject({
         .describe(
           'Largest the spool database may grow; at the limit new mail gets 452 4.3.1 (default: no limit)',
         ),
-      keepDelivered: duration('7d', 'How long finished messages stay listed before they are purged'),
+      keepDelivered: duration(
+        '30d',
+        'How long finished messages (and the trace: events, refusals) are kept before they are purged',
+      ),
     })
     .prefault({}),
   delivery: z

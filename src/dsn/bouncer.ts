@@ -86,6 +86,12 @@ export class Bouncer {
       body,
       expiresAt: now + parseDuration(this.#config.delivery.maxAge),
     });
+    await this.#store.recordEvent(
+      message.id,
+      now,
+      'Bounce',
+      `${wanted[0]!.action === 'failed' ? 'bounce' : 'delay notice'} ${id} to ${to.join(', ')} for ${wanted.map((r) => r.address).join(', ')}`,
+    );
     this.#log.info(
       {
         queueId: id,

@@ -165,7 +165,7 @@ export interface ClaimOptions {
   routes?: readonly string[];
 }
 
-export interface QueueStore {
+export interface QueueStore extends TraceStore {
   /** Durable when the promise resolves: the caller may then answer 250. */
   enqueue(message: NewMessage): Promise<void>;
   /** Takes up to `limit` due, unleased messages and leases them to `owner`. */
@@ -202,4 +202,69 @@ export interface QueueStore {
   /** Removes done messages finished before `before`; returns how many. */
   purgeDone(before: number): Promise<number>;
   close(): Promise<void>;
+}
+
+/** Per-recipient trace status, as in Exchange's message trace (facts §6) plus the relay's own. */
+export type TraceStatus = 'Delivered' | 'Pending' | 'Failed' | 'Throttled' | 'Held' | 'Expired';
+
+export interface TraceQuery {
+  /** Envelope sender; `*` is a wildcard ("*@contoso.com"). */
+  sender?: string;
+  /** Recipient; `*` is a wildcard. */
+  recipient?: string;
+  status?: TraceStatus;
+  /** Received at or after / before (ms since the epoch). */
+  since?: number;
+  until?: number;
+  messageId?: string;
+  clientIp?: string;
+  /** Client rule name or AUTH user. */
+  device?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export interface TraceRow {
+  queueId: string;
+  receivedAt: number;
+  sender: string;
+  recipient: string;
+  status: TraceStatus;
+  lastReply: string | null;
+  attempts: number;
+  messageIdHeader: string | null;
+  size: number;
+  route: string;
+  client: ClientInfo;
+}
+
+export interface TraceEvent {
+  at: number;
+  /** Receive, Queue, Throttle, Held, Released, Attempt, Deliver, Defer, Fail, Expire, Bounce, Duplicate. */
+  event: string;
+  recipient: string | null;
+  detail: string;
+}
+
+/** A refused SMTP command: who, where, and what they were told. */
+export interface Refusal {
+  at: number;
+  ip: string;
+  listener: string;
+  user: string | null;
+  phase: string;
+  sender: string | null;
+  recipient: string | null;
+  reply: string;
+}
+
+export interface TraceStore {
+  /** Records an event the message rows do not already say (throttle, hold, bounce, duplicate). */
+  recordEvent(messageId: string, at: number, event: string, detail: string): Promise<void>;
+  recordRefusal(refusal: Refusal): Promise<void>;
+  /** Recipient rows, newest first. */
+  trace(query: TraceQuery): Promise<TraceRow[]>;
+  /** Every event of one message, in time order; null when it is unknown (or purged). */
+  traceMessage(id: string): Promise<TraceEvent[] | null>;
+  refusals(query: { ip?: string; since?: number; limit?: number; offset?: number }): Promise<Refusal[]>;
 }

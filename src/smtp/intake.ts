@@ -111,6 +111,14 @@ export class Intake {
     const duplicate = await this.#duplicateOf(session, data, mailFrom, now);
     if (duplicate.of) {
       log.info({ sid: session.id, duplicateOf: duplicate.of, from: mailFrom }, 'smtp:duplicate');
+      await store
+        .recordEvent(
+          duplicate.of,
+          now,
+          'Duplicate',
+          `sent again by ${normaliseIp(session.remoteAddress)}; answered 250 with this id, not queued again`,
+        )
+        .catch(() => undefined);
       events.emit('smtp:duplicate', { sid: session.id, queueId: duplicate.of });
       this.#deps.accepted(session);
       return duplicate.of;

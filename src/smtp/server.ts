@@ -97,6 +97,7 @@ export class InboundServer {
   readonly #sessions = new Map<string, SessionState>();
   readonly #chooseRoute: (clientIp: string, envelopeFrom: string) => string;
   readonly #maxSize: number;
+  readonly #refusalBudget = new PerSecond(100);
   #closing = false;
 
   private constructor(deps: InboundDeps) {
@@ -319,7 +320,7 @@ export class InboundServer {
     if (!state) return replies.localError();
     state.tx = null;
     const refusal = this.#decideMail(address, session, state);
-    if (refusal) this.#rejected(session, 'mail', refusal);
+    if (refusal) this.#rejected(session, 'mail', refusal, address.address);
     return refusal;
   }
 
@@ -369,27 +370,46 @@ export class InboundServer {
         if (outside) refusal = replies.outsideDirectSend(address.address, outside.join(', '));
       }
     }
-    if (refusal) this.#rejected(session, 'rcpt', refusal);
+    if (refusal) this.#rejected(session, 'rcpt', refusal, address.address);
     return refusal;
   }
 
-  #rejected(session: SMTPServerSession, phase: string, err: SmtpError): void {
+  #rejected(session: SMTPServerSession, phase: string, err: SmtpError, address?: string): void {
     const state = this.#sessions.get(session.id);
     if (state) {
       state.rejected++;
       state.lastError = err.line;
     }
-    this.#deps.log.info(
-      { sid: session.id, phase, reply: err.line, remoteAddress: session.remoteAddress },
-      'smtp:rejected',
-    );
+    const ip = normaliseIp(session.remoteAddress);
+    this.#deps.log.info({ sid: session.id, phase, reply: err.line, remoteAddress: ip }, 'smtp:rejected');
     this.#deps.events.emit('smtp:rejected', {
       sid: session.id,
       phase,
       code: err.responseCode,
       enhanced: err.enhanced,
-      remoteAddress: normaliseIp(session.remoteAddress),
+      remoteAddress: ip,
     });
+    // The trace keeps refusals too (Exchange's own trace cannot show them), within a budget
+    // so a flood of refused connections cannot turn into a flood of writes.
+    if (!this.#refusalBudget.take(this.#now())) return;
+    const sender =
+      phase === 'mail'
+        ? (address ?? null)
+        : session.envelope?.mailFrom
+          ? session.envelope.mailFrom.address
+          : null;
+    this.#deps.store
+      .recordRefusal({
+        at: this.#now(),
+        ip,
+        listener: state?.listener.name ?? '',
+        user: typeof session.user === 'string' ? session.user : null,
+        phase,
+        sender,
+        recipient: phase === 'rcpt' ? (address ?? null) : null,
+        reply: err.line,
+      })
+      .catch((e: unknown) => this.#deps.log.warn({ err: e }, 'queue:refusal-record-failed'));
   }
 
   /** Sends a final 421 and closes the connection of this session (data timeout). */
@@ -462,4 +482,24 @@ export class InboundServer {
 interface ConnectionHandle {
   id: string;
   send(code: number, text: string): void;
+}
+
+/** At most `max` events a second; the rest are skipped. */
+class PerSecond {
+  readonly #max: number;
+  #second = 0;
+  #used = 0;
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  take(now: number): boolean {
+    const second = Math.floor(now / 1000);
+    if (second !== this.#second) {
+      this.#second = second;
+      this.#used = 0;
+    }
+    return this.#used++ < this.#max;
+  }
 }

@@ -17,8 +17,13 @@ import type {
   QueueStore,
   Recipient,
   RecipientState,
+  Refusal,
+  TraceEvent,
+  TraceQuery,
+  TraceRow,
 } from '../store.ts';
 import { migrate } from './migrate.ts';
+import { SqliteTrace } from './trace.ts';
 
 export interface SqliteStoreOptions {
   path: string;
@@ -87,12 +92,14 @@ interface PendingWrite {
  */
 export class SqliteQueueStore implements QueueStore {
   readonly #db: Db;
+  readonly #trace: SqliteTrace;
   readonly #pending: PendingWrite[] = [];
   #flushScheduled = false;
   #closed = false;
   readonly #s: Record<string, Statement>;
 
   private constructor(db: Db) {
+    this.#trace = new SqliteTrace(db);
     this.#db = db;
     this.#s = {
       insertMessage: db.prepare(
@@ -355,7 +362,39 @@ export class SqliteQueueStore implements QueueStore {
   }
 
   async throttle(id: string, owner: string, until: number, reason: string, mailbox: string): Promise<void> {
-    this.#s.throttle!.run(until, reason, mailbox, id, owner);
+    this.#db
+      .transaction(() => {
+        const before = this.#s.get!.get(id) as MessageRow | undefined;
+        if (this.#s.throttle!.run(until, reason, mailbox, id, owner).changes === 0) return;
+        // One trace event when a message starts waiting (or waits for something else), not one per check.
+        if (before?.throttle_reason !== reason) this.#trace.recordEvent(id, Date.now(), 'Throttle', reason);
+      })
+      .immediate();
+  }
+
+  async recordEvent(messageId: string, at: number, event: string, detail: string): Promise<void> {
+    this.#trace.recordEvent(messageId, at, event, detail);
+  }
+
+  async recordRefusal(refusal: Refusal): Promise<void> {
+    this.#trace.recordRefusal(refusal);
+  }
+
+  async trace(query: TraceQuery): Promise<TraceRow[]> {
+    return this.#trace.trace(query);
+  }
+
+  async traceMessage(id: string): Promise<TraceEvent[] | null> {
+    return this.#trace.traceMessage(id);
+  }
+
+  async refusals(query: {
+    ip?: string;
+    since?: number;
+    limit?: number;
+    offset?: number;
+  }): Promise<Refusal[]> {
+    return this.#trace.refusals(query);
   }
 
   async findDuplicate(key: string, since: number): Promise<string | null> {
@@ -367,7 +406,9 @@ export class SqliteQueueStore implements QueueStore {
   }
 
   async setHeld(id: string, held: boolean): Promise<boolean> {
-    return this.#s.setHeld!.run(held ? 1 : 0, id).changes > 0;
+    const changed = this.#s.setHeld!.run(held ? 1 : 0, id).changes > 0;
+    if (changed) this.#trace.recordEvent(id, Date.now(), held ? 'Held' : 'Released', 'by an operator');
+    return changed;
   }
 
   async failPending(id: string, reply: string, now: number): Promise<Recipient[]> {
@@ -500,7 +541,9 @@ export class SqliteQueueStore implements QueueStore {
   }
 
   async purgeDone(before: number): Promise<number> {
-    return this.#s.purge!.run(before).changes;
+    const n = this.#s.purge!.run(before).changes;
+    this.#trace.purge(before);
+    return n;
   }
 
   async close(): Promise<void> {
