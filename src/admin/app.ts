@@ -105,12 +105,10 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
       const until = q.until === undefined ? undefined : Date.parse(q.until);
       const statuses = ['Delivered', 'Pending', 'Failed', 'Throttled', 'Held', 'Expired'];
       if (!page || Number.isNaN(since) || Number.isNaN(until) || (q.status && !statuses.includes(q.status)))
-        return reply
-          .code(400)
-          .send({
-            error: 'bad-query',
-            message: `status: ${statuses.join('|')}; since/until: ISO times; limit 1-1000`,
-          });
+        return reply.code(400).send({
+          error: 'bad-query',
+          message: `status: ${statuses.join('|')}; since/until: ISO times; limit 1-1000`,
+        });
       const rows = await store.trace({
         ...(q.sender !== undefined ? { sender: q.sender } : {}),
         ...(q.recipient !== undefined ? { recipient: q.recipient } : {}),
