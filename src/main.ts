@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 
 import { buildAdminApp } from './admin/app.ts';
+import { AlertService } from './alerts/service.ts';
 import type { Config } from './config/schema.ts';
 import type { SandboxEndpoint } from './delivery/factory.ts';
 import { DeliveryThread } from './delivery/thread-client.ts';
@@ -91,6 +92,7 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
     });
     const purgeTimer = startPurge(store, config, log);
     const metrics = createMetrics(events, store);
+    const alerts = new AlertService(config, store, events, log.child({ component: 'alerts' }), options.now);
     const bound = inbound;
     let adminPort = 0;
     if (config.admin.enabled) {
@@ -134,6 +136,7 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
           await openAdmin?.close();
           metrics.close();
           await openInbound.close(graceMs);
+          await alerts.close();
           await worker.stop(graceMs);
           await openSandbox?.stop();
           await openStore.close();

@@ -557,6 +557,41 @@ export const ConfigSchema = z.strictObject({
         .describe('json, pretty, or auto (pretty on a terminal)'),
     })
     .prefault({}),
+  alerts: z
+    .strictObject({
+      enabled: z
+        .boolean()
+        .default(true)
+        .describe('Watch outbound volume per device and mailbox, new recipient domains and refusal spikes'),
+      volumeFactor: z
+        .number()
+        .min(1)
+        .default(5)
+        .describe("Alert when an hour's messages exceed this many times the usual for that hour of day"),
+      minMessagesPerHour: z
+        .number()
+        .int()
+        .min(1)
+        .default(30)
+        .describe('...and at least this many (a quiet device sending 3 instead of 0 is no anomaly)'),
+      learningHours: z
+        .number()
+        .int()
+        .min(1)
+        .default(24)
+        .describe('Hours of history a device or mailbox needs before volume and new-domain alerts apply'),
+      refusalsPer5m: z
+        .number()
+        .int()
+        .min(1)
+        .default(30)
+        .describe('Refusals for one client address within five minutes that raise an alert'),
+      cooldown: duration('1h', 'The same alert for the same device is raised at most once within this time'),
+      webhook: z.url().optional().describe('POST each alert as JSON to this URL'),
+      email: z.email().optional().describe('Also mail each alert to this address, through the relay itself'),
+    })
+    .prefault({})
+    .describe('Anomaly alerts: to the log and metrics always, to a webhook and an email address when set'),
   admin: z
     .strictObject({
       enabled: z.boolean().default(true).describe('Serve the admin HTTP API, /metrics and health checks'),

@@ -212,6 +212,7 @@ export class DeliveryWorker {
         route: message.route,
         transport: transport.kind,
         recipients: pending.length,
+        mailbox: mailbox ?? null,
       });
       try {
         body = await store.readBody(message.id);

@@ -6,13 +6,38 @@ import { EventEmitter } from 'node:events';
  */
 export interface RelayEventMap {
   'smtp:session': { sid: string; listener: string; remoteAddress: string; tlsVersion: string | null };
-  'smtp:accepted': { sid: string; queueId: string; size: number; recipients: number; route: string };
-  'smtp:rejected': { sid: string; phase: string; code: number; enhanced: string; remoteAddress: string };
+  'smtp:accepted': {
+    sid: string;
+    queueId: string;
+    size: number;
+    recipients: number;
+    route: string;
+    /** The client rule and login (or address) that sent it. */
+    device: string;
+    /** Recipient domains, lower case, one per recipient. */
+    domains: string[];
+  };
+  'smtp:rejected': {
+    sid: string;
+    phase: string;
+    code: number;
+    enhanced: string;
+    remoteAddress: string;
+    reply: string;
+  };
+  'alert:raised': { kind: string; subject: string; summary: string };
   'smtp:auth': { sid: string; user: string; method: string; ok: boolean };
   'smtp:duplicate': { sid: string; queueId: string };
   'smtp:repaired': { sid: string; queueId: string; repairs: string[] };
   'queue:enqueued': { queueId: string; route: string };
-  'delivery:attempt': { queueId: string; route: string; transport: string; recipients: number };
+  'delivery:attempt': {
+    queueId: string;
+    route: string;
+    transport: string;
+    recipients: number;
+    /** The Microsoft 365 mailbox that sends, when the route has one. */
+    mailbox: string | null;
+  };
   'delivery:throttled': { queueId: string; route: string; mailbox: string; until: number };
   'delivery:delivered': {
     queueId: string;

@@ -85,6 +85,12 @@ export function createMetrics(events: RelayEvents, store: QueueStore): Metrics {
     labelNames: ['route'],
     registers: r,
   });
+  const alerts = new Counter({
+    name: 'bridgehead_alerts_total',
+    help: 'Anomaly alerts raised, by kind (volume, new-domain, refusals)',
+    labelNames: ['kind'],
+    registers: r,
+  });
   new Gauge({
     name: 'bridgehead_queue_messages',
     help: 'Messages in the spool, by state (active, done, held)',
@@ -155,6 +161,7 @@ export function createMetrics(events: RelayEvents, store: QueueStore): Metrics {
       outcomes.inc({ route: e.route, outcome: 'failed', category: e.category }),
     ),
     events.on('delivery:throttled', (e) => throttled.inc({ route: e.route })),
+    events.on('alert:raised', (e) => alerts.inc({ kind: e.kind })),
   ];
   return { registry, close: () => off.forEach((f) => f()) };
 }

@@ -9,7 +9,7 @@ import type { Logger } from '../observability/logger.ts';
 import type { DeviceBudgets } from '../policy/device-budget.ts';
 import { isStoreFull } from '../queue/sqlite/store.ts';
 import type { NewRecipient, QueueStore } from '../queue/store.ts';
-import { normaliseIp } from '../util/address.ts';
+import { domainOf, normaliseIp } from '../util/address.ts';
 import { newQueueId } from '../util/id.ts';
 import { formatDuration, parseDuration } from '../util/units.ts';
 import { buildReceived, headerValue } from './received.ts';
@@ -203,6 +203,8 @@ export class Intake {
       size: body.length,
       recipients: rcpts.length,
       route: tx.route,
+      device: `${tx.rule.name}/${user ?? normaliseIp(session.remoteAddress)}`,
+      domains: rcpts.map((r) => domainOf(r.address)),
     });
     events.emit('queue:enqueued', { queueId: id, route: tx.route });
     return id;

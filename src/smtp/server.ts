@@ -388,6 +388,7 @@ export class InboundServer {
       code: err.responseCode,
       enhanced: err.enhanced,
       remoteAddress: ip,
+      reply: err.line,
     });
     // The trace keeps refusals too (Exchange's own trace cannot show them), within a budget
     // so a flood of refused connections cannot turn into a flood of writes.
