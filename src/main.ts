@@ -92,6 +92,10 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
     });
     const purgeTimer = startPurge(store, config, log);
     const metrics = createMetrics(events, store);
+    const tokenState: Record<string, { ok: boolean; kind: string | null; message: string | null }> = {};
+    events.on('token:result', (e) => {
+      tokenState[e.tenant] = { ok: e.ok, kind: e.kind, message: e.message };
+    });
     const alerts = new AlertService(config, store, events, log.child({ component: 'alerts' }), options.now);
     const bound = inbound;
     let adminPort = 0;
@@ -102,6 +106,7 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
         metrics,
         log: log.child({ component: 'admin' }),
         listenersUp: () => ({ up: bound.listeners.length, configured: config.listeners.length }),
+        tokens: () => tokenState,
       });
       try {
         await admin.listen({ host: config.admin.host, port: config.admin.port });

@@ -16,6 +16,8 @@ export interface AdminDeps {
   log: Logger;
   /** Listeners bound right now, against those configured (readiness). */
   listenersUp: () => { up: number; configured: number };
+  /** The last token outcome per tenant: ok, or why not and whether it is a configuration problem. */
+  tokens?: () => Record<string, { ok: boolean; kind: string | null; message: string | null }>;
   now?: () => number;
 }
 
@@ -49,7 +51,16 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
       }
       const l = deps.listenersUp();
       checks.listeners = l.up === l.configured ? 'ok' : `${l.up} of ${l.configured} bound`;
-      const ready = Object.values(checks).every((c) => c === 'ok');
+      // Mail is still accepted and queued while Entra has a passing outage, so only a token
+      // refused for a configuration reason (a wrong secret, a missing permission) makes the
+      // relay not ready; a temporary failure is reported but does not.
+      let tokensReady = true;
+      const failing = Object.entries(deps.tokens?.() ?? {}).filter(([, t]) => !t.ok);
+      for (const [, t] of failing) if (t.kind === 'configuration') tokensReady = false;
+      checks.tokens = failing.length
+        ? failing.map(([tenant, t]) => `${tenant}: ${t.kind} failure: ${t.message}`).join('; ')
+        : 'ok';
+      const ready = checks.store === 'ok' && checks.listeners === 'ok' && tokensReady;
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not-ready', checks });
     },
     'GET /metrics': async (_req, reply) =>

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 
 import type { RouteConfig } from '../config/schema.ts';
 import { RelayError } from '../errors.ts';
-import { TokenProvider } from '../oauth/token-provider.ts';
+import { TokenProvider, type TokenResult } from '../oauth/token-provider.ts';
 import type { Logger } from '../observability/logger.ts';
 import { parseSize } from '../util/units.ts';
 import { CaptureTransport } from './capture.ts';
@@ -39,6 +39,8 @@ export function createTransport(
     tokens?: (tenant: string) => TokenProvider;
     caPemFor?: (tenant: string) => string | undefined;
     dnsServers?: readonly string[];
+    /** Token outcomes of the sandbox's demo app (the configured tenants report through `tokens`). */
+    onToken?: (tenant: string, result: TokenResult) => void;
   },
 ): Transport {
   const t = route.transport;
@@ -135,6 +137,7 @@ export function createTransport(
           clientSecret: sb.clientSecret,
           authorityHost: sb.authorityHost,
           caPem: sb.caPem,
+          ...(options.onToken ? { onResult: (r: TokenResult) => options.onToken!('sandbox', r) } : {}),
         });
         return new M365SubmissionTransport(
           {

@@ -2,6 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 
 import type { Config } from '../config/schema.ts';
 import { tokenProvidersFromConfig } from '../oauth/providers.ts';
+import type { TokenResult } from '../oauth/token-provider.ts';
 import { type RelayEventName, RelayEvents } from '../observability/events.ts';
 import { createLogger } from '../observability/logger.ts';
 import { SqliteQueueStore } from '../queue/sqlite/store.ts';
@@ -43,7 +44,17 @@ const store = SqliteQueueStore.open({
   maxSizeBytes: config.store.maxSize ? parseSize(config.store.maxSize) : undefined,
 });
 const transports = new Map<string, Transport>();
-const { tokens, caPemFor } = tokenProvidersFromConfig(config);
+const events = new RelayEvents();
+const onToken = (tenant: string, r: TokenResult) =>
+  events.emit('token:result', {
+    tenant,
+    resource: new URL(r.scope).host,
+    ok: r.ok,
+    expiresAt: r.ok ? r.expiresAt : null,
+    kind: r.ok ? null : r.kind,
+    message: r.ok ? null : r.message,
+  });
+const { tokens, caPemFor } = tokenProvidersFromConfig(config, onToken);
 for (const [name, route] of Object.entries(config.routes)) {
   transports.set(
     name,
@@ -54,16 +65,17 @@ for (const [name, route] of Object.entries(config.routes)) {
       sandbox,
       tokens,
       caPemFor,
+      onToken,
     }),
   );
 }
-const events = new RelayEvents();
 for (const name of [
   'delivery:attempt',
   'delivery:delivered',
   'delivery:deferred',
   'delivery:failed',
   'delivery:throttled',
+  'token:result',
 ] as const) {
   events.on(name, (payload) => port.postMessage({ type: 'event', name, payload } satisfies FromDelivery));
 }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 
 import type { Config } from '../config/schema.ts';
 import { RelayError } from '../errors.ts';
-import { TokenProvider } from './token-provider.ts';
+import { TokenProvider, type TokenResult } from './token-provider.ts';
 
 function readPem(path: string, what: string): string {
   try {
@@ -15,7 +15,10 @@ function readPem(path: string, what: string): string {
 }
 
 /** One token provider per configured tenant, created on first use, plus each tenant's extra CA. */
-export function tokenProvidersFromConfig(config: Readonly<Config>): {
+export function tokenProvidersFromConfig(
+  config: Readonly<Config>,
+  onResult?: (tenant: string, result: TokenResult) => void,
+): {
   tokens: (tenant: string) => TokenProvider;
   caPemFor: (tenant: string) => string | undefined;
 } {
@@ -46,6 +49,7 @@ export function tokenProvidersFromConfig(config: Readonly<Config>): {
           : undefined,
         authorityHost: t.authorityHost,
         caPem: caPemFor(name),
+        ...(onResult ? { onResult: (r: TokenResult) => onResult(name, r) } : {}),
       });
       providers.set(name, p);
     }

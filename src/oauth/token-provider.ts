@@ -46,7 +46,13 @@ export interface TokenProviderOptions {
   /** Refresh this long before expiry (default 5 minutes). */
   refreshBeforeMs?: number;
   now?: () => number;
+  /** Told of every token obtained or refused (metrics, readiness). */
+  onResult?: (result: TokenResult) => void;
 }
+
+export type TokenResult =
+  | { ok: true; scope: string; expiresAt: number }
+  | { ok: false; scope: string; kind: TokenFailureKind; message: string };
 
 export interface AccessToken {
   token: string;
@@ -69,6 +75,7 @@ export class TokenProvider {
   readonly #inFlight = new Map<string, Promise<AccessToken>>();
   readonly #refreshBeforeMs: number;
   readonly #now: () => number;
+  readonly #onResult: ((result: TokenResult) => void) | undefined;
   readonly tenantId: string;
   readonly clientId: string;
 
@@ -79,6 +86,7 @@ export class TokenProvider {
     this.clientId = options.clientId;
     this.#refreshBeforeMs = options.refreshBeforeMs ?? 5 * 60_000;
     this.#now = options.now ?? Date.now;
+    this.#onResult = options.onResult;
     const authorityHost = (options.authorityHost ?? 'https://login.microsoftonline.com').replace(/\/$/, '');
     this.#app = new ConfidentialClientApplication({
       auth: {
@@ -127,9 +135,12 @@ export class TokenProvider {
         expiresAt: result.expiresOn?.getTime() ?? this.#now() + 3_000_000,
       };
       this.#cache.set(scope, token);
+      this.#onResult?.({ ok: true, scope, expiresAt: token.expiresAt });
       return token;
     } catch (err) {
-      throw classifyTokenError(err);
+      const e = classifyTokenError(err);
+      this.#onResult?.({ ok: false, scope, kind: e.kind, message: e.message });
+      throw e;
     }
   }
 }

@@ -25,6 +25,14 @@ export interface RelayEventMap {
     remoteAddress: string;
     reply: string;
   };
+  'token:result': {
+    tenant: string;
+    resource: string;
+    ok: boolean;
+    expiresAt: number | null;
+    kind: string | null;
+    message: string | null;
+  };
   'alert:raised': { kind: string; subject: string; summary: string };
   'smtp:auth': { sid: string; user: string; method: string; ok: boolean };
   'smtp:duplicate': { sid: string; queueId: string };

@@ -85,6 +85,18 @@ export function createMetrics(events: RelayEvents, store: QueueStore): Metrics {
     labelNames: ['route'],
     registers: r,
   });
+  const tokenExpiry = new Gauge({
+    name: 'bridgehead_token_expiry_timestamp_seconds',
+    help: 'When the current OAuth token expires (Unix time), by tenant and resource',
+    labelNames: ['tenant', 'resource'],
+    registers: r,
+  });
+  const tokenFailures = new Counter({
+    name: 'bridgehead_token_failures_total',
+    help: 'Token requests Entra refused or that failed, by tenant and kind (configuration, temporary)',
+    labelNames: ['tenant', 'kind'],
+    registers: r,
+  });
   const alerts = new Counter({
     name: 'bridgehead_alerts_total',
     help: 'Anomaly alerts raised, by kind (volume, new-domain, refusals)',
@@ -162,6 +174,11 @@ export function createMetrics(events: RelayEvents, store: QueueStore): Metrics {
     ),
     events.on('delivery:throttled', (e) => throttled.inc({ route: e.route })),
     events.on('alert:raised', (e) => alerts.inc({ kind: e.kind })),
+    events.on('token:result', (e) => {
+      if (e.ok && e.expiresAt !== null)
+        tokenExpiry.set({ tenant: e.tenant, resource: e.resource }, e.expiresAt / 1000);
+      else tokenFailures.inc({ tenant: e.tenant, kind: e.kind ?? 'temporary' });
+    }),
   ];
   return { registry, close: () => off.forEach((f) => f()) };
 }

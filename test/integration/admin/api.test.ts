@@ -59,7 +59,10 @@ test('health: /healthz alive, /readyz checks the spool and the listeners; the AP
   t.after(() => relay.cleanup());
   const res = await fetch(`http://127.0.0.1:${relay.admin!.port}/readyz`);
   assert.equal(res.status, 200);
-  assert.deepEqual(await res.json(), { status: 'ready', checks: { store: 'ok', listeners: 'ok' } });
+  assert.deepEqual(await res.json(), {
+    status: 'ready',
+    checks: { store: 'ok', listeners: 'ok', tokens: 'ok' },
+  });
   assert.deepEqual(await (await fetch(`http://127.0.0.1:${relay.admin!.port}/healthz`)).json(), {
     status: 'ok',
   });

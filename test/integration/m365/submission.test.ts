@@ -464,3 +464,31 @@ test('Graph: ten messages at once never put more than four requests in flight fo
   }
   assert.equal(sb.state.folder('alice@contoso.com', 'Inbox').length, 10);
 });
+
+test('token outcomes reach readiness: a wrong client secret (a configuration failure) makes /readyz 503 with the reason', async (t) => {
+  const sb = await startSandbox();
+  t.after(() => sb.stop());
+  const good = await relayTo(t, sb);
+  await untilMessage(
+    good.store,
+    await send(good.port, { from: 'scanner@contoso.com', to: 'alice@contoso.com', text: 'x' }),
+    (m) => m.state === 'done',
+    'sent',
+  );
+  const app = good.admin!.app;
+  assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
+  assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).json().checks.tokens, 'ok');
+
+  const bad = await relayTo(t, sb, { secret: 'not-the-secret' });
+  await send(bad.port, { from: 'scanner@contoso.com', to: 'alice@contoso.com', text: 'y' });
+  await waitFor(
+    async () => (await bad.admin!.app.inject({ method: 'GET', url: '/readyz' })).statusCode === 503,
+    'not ready',
+  );
+  const ready = (await bad.admin!.app.inject({ method: 'GET', url: '/readyz' })).json();
+  assert.equal(ready.checks.store, 'ok');
+  assert.match(
+    ready.checks.tokens,
+    /^contoso: configuration failure: .*AADSTS7000215: Invalid client secret/,
+  );
+});
