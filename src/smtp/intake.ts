@@ -15,7 +15,7 @@ import { formatDuration, parseDuration } from '../util/units.ts';
 import { buildReceived, headerValue } from './received.ts';
 import { repairMessage } from './repair.ts';
 import { replies, type SmtpError } from './replies.ts';
-import type { Transaction } from './server.ts';
+import type { Transaction } from './transaction.ts';
 
 export interface IntakeDeps {
   config: Readonly<Config>;

@@ -12,29 +12,19 @@ import type { Config, ListenerConfig } from '../config/schema.ts';
 import { RelayError } from '../errors.ts';
 import type { RelayEvents } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
-import {
-  type ClientIdentity,
-  ClientPolicy,
-  type ClientRule,
-  type VerifiedCertificate,
-} from '../policy/clients.ts';
+import { type ClientIdentity, ClientPolicy, type VerifiedCertificate } from '../policy/clients.ts';
 import { DeviceBudgets } from '../policy/device-budget.ts';
-import {
-  connectorSenderOutsideTenant,
-  directSendOutsideTenant,
-  senderRefusedByRoute,
-} from '../policy/recipients.ts';
-import { routeChooser } from '../policy/routing.ts';
 import type { QueueStore } from '../queue/store.ts';
 import { cidrMatcher, normaliseIp } from '../util/address.ts';
+import { PerSecond } from '../util/per-second.ts';
 import { parseDuration, parseSize } from '../util/units.ts';
 import { DeviceAuth } from './auth.ts';
 import { FrontDoor, type SessionTargets } from './front-door.ts';
 import { Intake } from './intake.ts';
 import { ConnectionLimiter } from './limits.ts';
-import type { SmtpError } from './replies.ts';
-import { replies } from './replies.ts';
+import { replies, SmtpError } from './replies.ts';
 import { type ListenerTls, readListenerTls, verifiedPeer, watchListenerTls } from './tls.ts';
+import { type Transaction, TransactionPolicy } from './transaction.ts';
 import { patchSmtpServerReplies } from './wire.ts';
 
 export interface InboundDeps {
@@ -51,13 +41,6 @@ export interface BoundListener {
   host: string;
   port: number;
   mode: ListenerConfig['mode'];
-}
-
-/** The current mail transaction: decided at MAIL FROM, used at RCPT and DATA. */
-export interface Transaction {
-  rule: ClientRule;
-  route: string;
-  budgetKey: string;
 }
 
 interface SessionState {
@@ -95,7 +78,7 @@ export class InboundServer {
   readonly #auth: DeviceAuth;
   readonly #intake: Intake;
   readonly #sessions = new Map<string, SessionState>();
-  readonly #chooseRoute: (clientIp: string, envelopeFrom: string) => string;
+  readonly #transactions: TransactionPolicy;
   readonly #maxSize: number;
   readonly #refusalBudget = new PerSecond(100);
   #closing = false;
@@ -109,7 +92,7 @@ export class InboundServer {
     this.#budgets = new DeviceBudgets(now);
     this.#auth = new DeviceAuth(deps.config, deps.events, deps.log, now);
     this.#maxSize = parseSize(limits.maxMessageSize);
-    this.#chooseRoute = routeChooser(deps.config);
+    this.#transactions = new TransactionPolicy(deps.config, this.#policy, this.#budgets, this.#maxSize);
     this.#intake = new Intake({
       ...deps,
       now,
@@ -325,51 +308,23 @@ export class InboundServer {
   }
 
   #decideMail(address: SMTPServerAddress, session: SMTPServerSession, state: SessionState): SmtpError | null {
-    const { config } = this.#deps;
     if (state.listener.requireTls && !session.secure) return replies.tlsRequired();
-    const id = this.#identity(session, state);
     const args = address.args as Record<string, string> | false;
-    const declared = (args && Number(args.SIZE)) || 0;
-    const verdict = this.#policy.decideMail(id, address.address, declared);
-    if (!verdict.ok) {
-      if (verdict.reason === 'auth-required') return replies.authRequired();
-      if (verdict.reason === 'no-rule')
-        return replies.relayDenied(id.user ? `${id.ip} (user ${id.user})` : id.ip);
-      if (verdict.reason === 'sender')
-        return replies.senderNotAllowedForClient(address.address, verdict.rule.name);
-      return replies.messageTooLarge(verdict.reason === 'size' ? verdict.limit : this.#maxSize);
-    }
-    const rule = verdict.rule;
-    const budgetKey = DeviceBudgets.key(rule.name, id.user, id.ip);
-    const rate = this.#budgets.checkRate(budgetKey, rule.rate);
-    if (!rate.ok) return replies.rateLimited(rate.max);
-    const route = rule.route ?? this.#chooseRoute(id.ip, address.address);
-    const outside = connectorSenderOutsideTenant(config, route, address.address);
-    if (outside) return replies.senderOutsideConnector(address.address, outside.join(', '));
-    const mailbox = senderRefusedByRoute(config, route, address.address, rule.mailbox);
-    if (mailbox) return replies.senderNotAllowed(address.address, mailbox);
-    state.tx = { rule, route, budgetKey };
+    const decided = this.#transactions.mail(
+      this.#identity(session, state),
+      address.address,
+      (args && Number(args.SIZE)) || 0,
+    );
+    if (decided instanceof SmtpError) return decided;
+    state.tx = decided;
     return null;
   }
 
   #onRcptTo(address: SMTPServerAddress, session: SMTPServerSession): SmtpError | null {
     const tx = this.#sessions.get(session.id)?.tx;
-    if (!tx) return replies.localError();
-    let refusal: SmtpError | null = null;
-    if (!tx.rule.mayReach(address.address))
-      refusal = replies.recipientNotAllowed(address.address, tx.rule.name);
-    else {
-      const quota = this.#budgets.checkRecipients(
-        tx.budgetKey,
-        tx.rule.dailyRecipients,
-        session.envelope.rcptTo.length,
-      );
-      if (!quota.ok && quota.limit === 'daily') refusal = replies.dailyQuota(quota.max, quota.resetsAt);
-      else {
-        const outside = directSendOutsideTenant(this.#deps.config, tx.route, address.address);
-        if (outside) refusal = replies.outsideDirectSend(address.address, outside.join(', '));
-      }
-    }
+    const refusal = tx
+      ? this.#transactions.rcpt(tx, address.address, session.envelope.rcptTo.length)
+      : replies.localError();
     if (refusal) this.#rejected(session, 'rcpt', refusal, address.address);
     return refusal;
   }
@@ -483,24 +438,4 @@ export class InboundServer {
 interface ConnectionHandle {
   id: string;
   send(code: number, text: string): void;
-}
-
-/** At most `max` events a second; the rest are skipped. */
-class PerSecond {
-  readonly #max: number;
-  #second = 0;
-  #used = 0;
-
-  constructor(max: number) {
-    this.#max = max;
-  }
-
-  take(now: number): boolean {
-    const second = Math.floor(now / 1000);
-    if (second !== this.#second) {
-      this.#second = second;
-      this.#used = 0;
-    }
-    return this.#used++ < this.#max;
-  }
 }
