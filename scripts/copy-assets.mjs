@@ -3,7 +3,10 @@
 // of bins that exist at install time, which dist/ does not in a fresh clone).
 import { chmodSync, cpSync, existsSync } from 'node:fs';
 
-const assets = [['src/queue/sqlite/migrations', 'dist/queue/sqlite/migrations']];
+const assets = [
+  ['src/queue/sqlite/migrations', 'dist/queue/sqlite/migrations'],
+  ['src/queue/postgres/migrations', 'dist/queue/postgres/migrations'],
+];
 for (const [from, to] of assets) {
   if (existsSync(from)) cpSync(from, to, { recursive: true });
 }

@@ -13,13 +13,13 @@ import { RelayError } from './errors.ts';
 import { RelayEvents } from './observability/events.ts';
 import type { Logger } from './observability/logger.ts';
 import { createMetrics } from './observability/metrics.ts';
-import { SqliteQueueStore } from './queue/sqlite/store.ts';
+import { openStore } from './queue/open.ts';
 import type { QueueStore } from './queue/store.ts';
 import { type Sandbox, startSandbox } from './sandbox/index.ts';
 import { loadTenantFile } from './sandbox/tenant.ts';
 import { type BoundListener, InboundServer } from './smtp/server.ts';
 import { acquireLock } from './util/lock-file.ts';
-import { parseDuration, parseSize } from './util/units.ts';
+import { parseDuration } from './util/units.ts';
 
 export interface Relay {
   config: Readonly<Config>;
@@ -58,12 +58,8 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
   let sandbox: Sandbox | null = null;
   let admin: FastifyInstance | null = null;
   try {
-    store = SqliteQueueStore.open({
-      path: config.store.path!,
-      recoverLeases: true,
-      checkpoint: false, // the delivery thread's connection checkpoints the WAL
-      maxSizeBytes: config.store.maxSize ? parseSize(config.store.maxSize) : undefined,
-    });
+    // The delivery thread's connection checkpoints the WAL (SQLite).
+    store = await openStore(config, { recoverLeases: true, checkpoint: false });
     // Delivery runs in its own thread with its own store connection (see delivery/thread.ts).
     const owner = `${hostname()}:${process.pid}:${Date.now().toString(36)}`;
     if (Object.values(config.routes).some((r) => r.transport.kind === 'sandbox')) {
@@ -122,7 +118,7 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
     }
     const openAdmin = admin;
 
-    const openStore = store;
+    const openedStore = store;
     const openInbound = inbound;
     const openSandbox = sandbox;
     let stopping: Promise<void> | null = null;
@@ -144,7 +140,7 @@ export async function startRelay(config: Readonly<Config>, options: RelayOptions
           await alerts.close();
           await worker.stop(graceMs);
           await openSandbox?.stop();
-          await openStore.close();
+          await openedStore.close();
           lock.release();
           log.info('relay:stopped');
         })();

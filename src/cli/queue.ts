@@ -1,6 +1,6 @@
 import { bounceNow } from '../dsn/bouncer.ts';
 import { silentLogger } from '../observability/logger.ts';
-import { SqliteQueueStore } from '../queue/sqlite/store.ts';
+import { openStore } from '../queue/open.ts';
 import type { ListFilter, QueueStore } from '../queue/store.ts';
 import { formatSize } from '../util/units.ts';
 import {
@@ -56,7 +56,7 @@ export async function runQueue(argv: string[]): Promise<number> {
   const config = loadOrReport(configPath(values.config));
   if (!config) return EXIT.config;
   // Opened beside a running relay: WAL lets both read and write; leases are left alone.
-  const store = SqliteQueueStore.open({ path: config.store.path!, recoverLeases: false });
+  const store = await openStore(config);
   try {
     switch (sub) {
       case 'list':

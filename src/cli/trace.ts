@@ -1,4 +1,4 @@
-import { SqliteQueueStore } from '../queue/sqlite/store.ts';
+import { openStore } from '../queue/open.ts';
 import type { QueueStore, TraceQuery, TraceStatus } from '../queue/store.ts';
 import { parseDuration } from '../util/units.ts';
 import {
@@ -64,7 +64,7 @@ export async function runTrace(argv: string[]): Promise<number> {
   if (values.status && !status) throw new UsageError(`--status is one of ${STATUSES.join(', ')}`);
   const config = loadOrReport(configPath(values.config));
   if (!config) return EXIT.config;
-  const store = SqliteQueueStore.open({ path: config.store.path!, recoverLeases: false });
+  const store = await openStore(config);
   try {
     const [first] = positionals;
     const page = { limit: whole(values.limit, 50), offset: whole(values.offset, 0) };

@@ -9,7 +9,15 @@ import { RelayError } from '../errors.ts';
 import { type Config, ConfigSchema } from './schema.ts';
 
 /** Keys whose values are secrets: redacted when printed or logged, and loadable from `<key>File`. */
-export const SECRET_KEYS = new Set(['pass', 'password', 'secret', 'clientSecret', 'token', 'privateKey']);
+export const SECRET_KEYS = new Set([
+  'pass',
+  'password',
+  'secret',
+  'clientSecret',
+  'token',
+  'privateKey',
+  'url',
+]);
 
 export const ENV_PREFIX = 'BRIDGEHEAD_';
 
@@ -102,6 +110,8 @@ function crossCheck(config: Config): ConfigIssue[] {
       path: 'relay.defaultRoute',
       message: `route "${config.relay.defaultRoute}" is not defined under routes`,
     });
+  if (config.store.kind === 'postgres' && !config.store.url)
+    issues.push({ path: 'store.url', message: 'kind postgres needs the connection URL (or urlFile)' });
   if (config.bounces.route && !config.routes[config.bounces.route])
     issues.push({
       path: 'bounces.route',

@@ -448,7 +448,20 @@ export const ConfigSchema = z.strictObject({
     .prefault({}),
   store: z
     .strictObject({
-      kind: z.literal('sqlite').default('sqlite').describe('Queue store backend'),
+      kind: z
+        .enum(['sqlite', 'postgres'])
+        .default('sqlite')
+        .describe('Queue store backend: sqlite (one node) or postgres (one or more nodes on one database)'),
+      url: secret(
+        'PostgreSQL connection URL for kind postgres, e.g. postgres://bridgehead:...@db:5432/bridgehead',
+      ),
+      maxConnections: z
+        .number()
+        .int()
+        .min(2)
+        .max(100)
+        .default(10)
+        .describe('PostgreSQL connections per process and thread'),
       path: z.string().optional().describe('SQLite database file (default: <dataDir>/queue.db)'),
       maxSize: z
         .string()

@@ -5,8 +5,7 @@ import { tokenProvidersFromConfig } from '../oauth/providers.ts';
 import type { TokenResult } from '../oauth/token-provider.ts';
 import { type RelayEventName, RelayEvents } from '../observability/events.ts';
 import { createLogger } from '../observability/logger.ts';
-import { SqliteQueueStore } from '../queue/sqlite/store.ts';
-import { parseSize } from '../util/units.ts';
+import { openStore } from '../queue/open.ts';
 import { createTransport, type SandboxEndpoint } from './factory.ts';
 import type { Transport } from './transport.ts';
 import { DeliveryWorker } from './worker.ts';
@@ -38,11 +37,8 @@ const log = createLogger({
   component: 'delivery',
 });
 
-const store = SqliteQueueStore.open({
-  path: config.store.path!,
-  recoverLeases: false, // the main thread did that once, before this thread started
-  maxSizeBytes: config.store.maxSize ? parseSize(config.store.maxSize) : undefined,
-});
+// The main thread recovered leases once, before this thread started.
+const store = await openStore(config);
 const transports = new Map<string, Transport>();
 const events = new RelayEvents();
 const onToken = (tenant: string, r: TokenResult) =>

@@ -1,0 +1,66 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+import type { Pool } from 'pg';
+
+import { RelayError } from '../../errors.ts';
+
+const DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
+/** The oldest PostgreSQL the SQL here is written for (SKIP LOCKED, JSONB, RETURNING). */
+const MIN_SERVER_VERSION = 130000;
+
+/**
+ * Numbered migrations (0001_init.sql, ...) applied in order, each in its own transaction, under
+ * an advisory lock so two nodes starting together do not both apply them. The applied version
+ * lives in schema_migrations; a database newer than this build is refused.
+ */
+export async function migratePostgres(pool: Pool): Promise<number> {
+  const client = await pool.connect();
+  try {
+    const version = Number((await client.query<{ v: string }>('SHOW server_version_num')).rows[0]!.v);
+    if (version < MIN_SERVER_VERSION)
+      throw new RelayError(
+        'ERELAY_STORE_MIGRATION',
+        `PostgreSQL ${Math.floor(version / 10000)} is too old: Bridgehead needs 13 or newer`,
+      );
+    await client.query('SELECT pg_advisory_lock(727274)');
+    try {
+      await client.query(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())',
+      );
+      const current = Number(
+        (await client.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations')).rows[0]!
+          .v ?? 0,
+      );
+      const files = readdirSync(DIR)
+        .filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f))
+        .sort();
+      const latest = files.length ? Number(files.at(-1)!.slice(0, 4)) : 0;
+      if (current > latest)
+        throw new RelayError(
+          'ERELAY_STORE_MIGRATION',
+          `the queue database is at schema ${current}, newer than this Bridgehead (${latest}); upgrade Bridgehead`,
+        );
+      for (const f of files) {
+        const v = Number(f.slice(0, 4));
+        if (v <= current) continue;
+        await client.query('BEGIN');
+        try {
+          await client.query(readFileSync(`${DIR}/${f}`, 'utf8'));
+          await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [v]);
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK');
+          throw new RelayError('ERELAY_STORE_MIGRATION', `migration ${f} failed: ${(err as Error).message}`, {
+            cause: err,
+          });
+        }
+      }
+      return Math.max(current, latest);
+    } finally {
+      await client.query('SELECT pg_advisory_unlock(727274)');
+    }
+  } finally {
+    client.release();
+  }
+}
