@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { runAdminToken } from './admin-token.ts';
 import { EXIT, UsageError } from './common.ts';
 import { runConfig } from './config.ts';
+import { runMigrate } from './migrate.ts';
 import { runPasswd } from './passwd.ts';
 import { runQueue } from './queue.ts';
 import { runSendTest } from './send-test.ts';
@@ -18,6 +19,7 @@ Commands:
   trace       the message trace: per recipient, per message, and refusals
   send-test   send a test message through a relay
   config      check or print the configuration
+  migrate     bring the queue database to this version's schema
   passwd      print the hash of a device password for the users section
   admin-token make an admin API token (prints it once, and its hash for the config)
   sandbox     run the offline Microsoft 365 sandbox alone, or list what arrived in it
@@ -34,6 +36,7 @@ const COMMANDS: Record<string, Command> = {
   trace: runTrace,
   'send-test': runSendTest,
   config: runConfig,
+  migrate: runMigrate,
   passwd: runPasswd,
   'admin-token': runAdminToken,
   sandbox: async (argv) => (await import('../sandbox/cli.ts')).runSandboxCommand(argv),

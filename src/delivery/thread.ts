@@ -76,12 +76,15 @@ for (const name of [
   events.on(name, (payload) => port.postMessage({ type: 'event', name, payload } satisfies FromDelivery));
 }
 const worker = new DeliveryWorker({ config, store, transports, events, log, owner });
+// Mail accepted by another node (a shared PostgreSQL queue) wakes this one at once.
+const unsubscribe = store.subscribe ? await store.subscribe(() => worker.poke()) : null;
 
 port.on('message', (msg: ToDelivery) => {
   if (msg.type === 'poke') worker.poke();
   else if (msg.type === 'stop') {
     void (async () => {
       await worker.stop(msg.graceMs);
+      await unsubscribe?.();
       await Promise.all([...transports.values()].map((t) => t.close()));
       await store.close();
       port.postMessage({ type: 'stopped' } satisfies FromDelivery);

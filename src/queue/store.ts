@@ -199,6 +199,11 @@ export interface QueueStore extends TraceStore {
   retryNow(id: string, now: number): Promise<boolean>;
   delete(id: string): Promise<boolean>;
   stats(): Promise<QueueStats>;
+  /**
+   * Calls `onNew` soon after any process enqueues a message, where the backend can tell
+   * (PostgreSQL LISTEN/NOTIFY); returns the unsubscribe function. Absent: poll.
+   */
+  subscribe?(onNew: () => void): Promise<() => Promise<void>>;
   /** Removes done messages finished before `before`; returns how many. */
   purgeDone(before: number): Promise<number>;
   close(): Promise<void>;

@@ -1,10 +1,17 @@
 import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
 
 import nodemailer from 'nodemailer';
+import pgClient from 'pg';
+import YAML from 'yaml';
 
+import { PostgresQueueStore } from '../../src/queue/postgres/store.ts';
+import { bridgehead } from '../helpers/cli.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
-import { queuedId, startTestRelay, waitFor } from '../helpers/relay.ts';
+import { queuedId, startTestRelay, tempDir, waitFor } from '../helpers/relay.ts';
+import { message } from '../helpers/store-contract.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 
 const pg = await startTestPostgres();
@@ -20,7 +27,7 @@ test('two relay nodes on one PostgreSQL queue: mail accepted by either is delive
       routes: {
         default: { transport: { kind: 'smtp', host: '127.0.0.1', port: upstream.port, security: 'none' } },
       },
-      delivery: { pollInterval: '200ms' },
+      delivery: { pollInterval: '1h' },
     });
   const a = await node();
   t.after(() => a.cleanup());
@@ -48,4 +55,37 @@ test('two relay nodes on one PostgreSQL queue: mail accepted by either is delive
   // Both nodes see the same queue.
   assert.equal((await b.store.get(sent[0]!))?.state, 'done');
   assert.equal((await a.store.list({ limit: 100 })).length, 40);
+});
+
+test('a message queued through one connection wakes listeners on another (LISTEN/NOTIFY), after the commit', async (t) => {
+  const url = await pg.database();
+  const nodeA = await PostgresQueueStore.open({ url });
+  t.after(() => nodeA.close());
+  const nodeB = await PostgresQueueStore.open({ url });
+  t.after(() => nodeB.close());
+  let woken = 0;
+  const unsubscribe = await nodeB.subscribe(() => woken++);
+  t.after(() => unsubscribe());
+  await nodeA.enqueue(message());
+  await waitFor(() => woken === 1, 'notification on the other node');
+  assert.equal((await nodeB.list()).length, 1, 'and the row is visible when the notice arrives');
+});
+
+test('bridgehead migrate brings a PostgreSQL database to the schema; a missing URL is a configuration error', async (t) => {
+  const url = await pg.database();
+  const dir = tempDir('bh-migrate-');
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const cfg = join(dir, 'bh.yaml');
+  writeFileSync(cfg, YAML.stringify({ relay: { dataDir: dir }, store: { kind: 'postgres', url } }));
+  const r = await bridgehead(['migrate', '-c', cfg]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /queue database \(postgres\) is at this version's schema/);
+  const c = new pgClient.Client({ connectionString: url });
+  await c.connect();
+  t.after(() => c.end());
+  assert.equal((await c.query('SELECT max(version) AS v FROM schema_migrations')).rows[0].v, 1);
+  writeFileSync(cfg, YAML.stringify({ relay: { dataDir: dir }, store: { kind: 'postgres' } }));
+  const bad = await bridgehead(['migrate', '-c', cfg]);
+  assert.equal(bad.code, 78);
+  assert.match(bad.stderr, /store\.url: kind postgres needs the connection URL/);
 });

@@ -32,6 +32,9 @@ const TYPES = {
 
 type Row = Record<string, unknown>;
 
+/** NOTIFY channel: a message was queued (payload: its route). */
+const CHANNEL = 'bridgehead_queued';
+
 export interface PostgresStoreOptions {
   url: string;
   /** Connections in the pool (default 10). */
@@ -49,6 +52,7 @@ export interface PostgresStoreOptions {
 export class PostgresQueueStore implements QueueStore {
   readonly #pool: Pool;
   readonly #trace: PostgresTrace;
+  readonly #subscriptions = new Set<() => Promise<void>>();
   #closed = false;
 
   private constructor(pool: Pool) {
@@ -123,6 +127,8 @@ export class PostgresQueueStore implements QueueStore {
           ],
         );
         await c.query('INSERT INTO bodies (message_id, data) VALUES ($1, $2)', [m.id, m.body]);
+        // Delivered to listeners on every node when this transaction commits.
+        await c.query(`SELECT pg_notify('${CHANNEL}', $1)`, [m.route]);
         await c.query(
           `INSERT INTO recipients (message_id, address, notify, orcpt, state, updated_at)
            SELECT $1, a, n, o, 'queued', $2 FROM unnest($3::text[], $4::text[], $5::text[]) AS t(a, n, o)`,
@@ -436,9 +442,31 @@ export class PostgresQueueStore implements QueueStore {
     return this.#trace.refusals(query);
   }
 
+  async subscribe(onNew: () => void): Promise<() => Promise<void>> {
+    const client = await this.#pool.connect();
+    const handler = (msg: { channel: string }) => {
+      if (msg.channel === CHANNEL) onNew();
+    };
+    client.on('notification', handler);
+    await client.query(`LISTEN ${CHANNEL}`);
+    let done = false;
+    const unsubscribe = async () => {
+      if (done) return;
+      done = true;
+      this.#subscriptions.delete(unsubscribe);
+      client.off('notification', handler);
+      await client.query(`UNLISTEN ${CHANNEL}`).catch(() => undefined);
+      client.release();
+    };
+    this.#subscriptions.add(unsubscribe);
+    return unsubscribe;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // A listening connection is checked out of the pool; the pool ends only once it is back.
+    await Promise.all([...this.#subscriptions].map((u) => u()));
     await this.#pool.end();
   }
 
