@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 
 import type { ClientInfo, Refusal, TraceEvent, TraceQuery, TraceRow, TraceStatus } from '../store.ts';
+import { likePattern, statusSql } from '../trace-sql.ts';
 
 /** The message trace over PostgreSQL; the same rows and events as the SQLite one (sqlite/trace.ts). */
 export class PostgresTrace {
@@ -143,17 +144,4 @@ export class PostgresTrace {
   }
 }
 
-const STATUS_SQL = `CASE
-  WHEN r.state = 'delivered' THEN 'Delivered'
-  WHEN r.state = 'failed' AND r.last_reply LIKE '4.4.7 %' THEN 'Expired'
-  WHEN r.state = 'failed' THEN 'Failed'
-  WHEN m.held THEN 'Held'
-  WHEN m.throttle_reason IS NOT NULL THEN 'Throttled'
-  ELSE 'Pending' END`;
-
-function likePattern(s: string): string {
-  return s
-    .toLowerCase()
-    .replace(/[\\%_]/g, (c) => `\\${c}`)
-    .replace(/\*/g, '%');
-}
+const STATUS_SQL = statusSql('m.held');

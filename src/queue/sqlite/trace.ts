@@ -1,6 +1,7 @@
 import type { Database } from 'better-sqlite3';
 
 import type { ClientInfo, Refusal, TraceEvent, TraceQuery, TraceRow, TraceStatus } from '../store.ts';
+import { likePattern, statusSql } from '../trace-sql.ts';
 
 /**
  * The message trace over the SQLite spool: recipient rows joined with their message, and a
@@ -179,19 +180,4 @@ export class SqliteTrace {
   }
 }
 
-/** A recipient's status, from its state, its message (held, throttled) and its last reply (expired). */
-const STATUS_SQL = `CASE
-  WHEN r.state = 'delivered' THEN 'Delivered'
-  WHEN r.state = 'failed' AND r.last_reply LIKE '4.4.7 %' THEN 'Expired'
-  WHEN r.state = 'failed' THEN 'Failed'
-  WHEN m.held = 1 THEN 'Held'
-  WHEN m.throttle_reason IS NOT NULL THEN 'Throttled'
-  ELSE 'Pending' END`;
-
-/** "*@contoso.com" → "%@contoso.com" for LIKE, with LIKE's own wildcards taken literally. */
-function likePattern(s: string): string {
-  return s
-    .toLowerCase()
-    .replace(/[\\%_]/g, (c) => `\\${c}`)
-    .replace(/\*/g, '%');
-}
+const STATUS_SQL = statusSql('m.held = 1');
