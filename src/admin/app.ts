@@ -5,7 +5,7 @@ import type { Config } from '../config/schema.ts';
 import { bounceNow } from '../dsn/bouncer.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { ListFilter, QueueStore, TraceStatus } from '../queue/store.ts';
+import { QUEUE_VIEWS, type QueueStore, TRACE_STATUSES, type TraceStatus } from '../queue/store.ts';
 import { tokenName } from './auth.ts';
 import { ROUTES, type RouteSpec } from './routes.ts';
 
@@ -67,33 +67,18 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
       reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()),
     'GET /api/v1/queue': async (req, reply) => {
       const q = req.query as Record<string, string | undefined>;
-      const states: Record<string, ListFilter> = {
-        active: { state: 'active' },
-        done: { state: 'done' },
-        held: { state: 'active', held: true },
-        throttled: { state: 'active', throttled: true },
-      };
-      const limit = q.limit === undefined ? 50 : Number(q.limit);
-      const offset = q.offset === undefined ? 0 : Number(q.offset);
-      if (
-        (q.state && !states[q.state]) ||
-        !Number.isInteger(limit) ||
-        limit < 1 ||
-        limit > 1000 ||
-        !Number.isInteger(offset) ||
-        offset < 0
-      )
+      const page = paging(q);
+      if (!page || (q.state && !QUEUE_VIEWS[q.state]))
         return reply.code(400).send({
           error: 'bad-query',
-          message: 'state: active|done|held|throttled; limit 1-1000; offset >= 0',
+          message: `state: ${Object.keys(QUEUE_VIEWS).join('|')}; limit 1-1000; offset >= 0`,
         });
       const messages = await store.list({
-        ...(q.state ? states[q.state] : {}),
+        ...(q.state ? QUEUE_VIEWS[q.state] : {}),
         ...(q.sender !== undefined ? { sender: q.sender } : {}),
         ...(q.domain ? { recipientDomain: q.domain } : {}),
         ...(q.route ? { route: q.route } : {}),
-        limit,
-        offset,
+        ...page,
       });
       return { messages };
     },
@@ -114,7 +99,7 @@ export function buildAdminApp(deps: AdminDeps): FastifyInstance {
       const page = paging(q);
       const since = q.since === undefined ? undefined : Date.parse(q.since);
       const until = q.until === undefined ? undefined : Date.parse(q.until);
-      const statuses = ['Delivered', 'Pending', 'Failed', 'Throttled', 'Held', 'Expired'];
+      const statuses: readonly string[] = TRACE_STATUSES;
       if (!page || Number.isNaN(since) || Number.isNaN(until) || (q.status && !statuses.includes(q.status)))
         return reply.code(400).send({
           error: 'bad-query',

@@ -60,16 +60,19 @@ export class AnomalyDetector {
     this.#now = now;
   }
 
-  /** A message from or through `subject` to these recipient domains; returns any alerts it raises. */
-  message(subject: string, recipientDomains: string[], trackDomains: boolean): Alert[] {
+  /**
+   * A message from or through `subject` to `recipients` recipients; with `domains` (devices),
+   * their domains are checked for ones never used before. Returns any alerts it raises.
+   */
+  message(subject: string, recipients: number, domains?: string[]): Alert[] {
     const now = this.#now();
     const s = this.#roll(subject, now);
     const alerts: Alert[] = [];
     s.messages += 1;
-    s.recipients += recipientDomains.length;
+    s.recipients += recipients;
     const learned = now - s.firstSeen >= this.#s.learningHours * HOUR_MS;
-    if (trackDomains) {
-      for (const d of new Set(recipientDomains)) {
+    if (domains) {
+      for (const d of new Set(domains)) {
         if (!s.domains.has(d) && learned && s.domains.size > 0)
           this.#raise(
             alerts,

@@ -51,11 +51,10 @@ export class AlertService {
     this.#off.push(
       // Alert mail itself (the null sender, rule "alert") is not watched.
       events.on('smtp:accepted', (e) =>
-        this.#raise(this.#detector.message(`device ${e.device}`, e.domains, true)),
+        this.#raise(this.#detector.message(`device ${e.device}`, e.recipients, e.domains)),
       ),
       events.on('delivery:attempt', (e) => {
-        if (e.mailbox)
-          this.#raise(this.#detector.message(`mailbox ${e.mailbox}`, Array(e.recipients).fill(''), false));
+        if (e.mailbox) this.#raise(this.#detector.message(`mailbox ${e.mailbox}`, e.recipients));
       }),
       events.on('smtp:rejected', (e) => this.#raise(this.#detector.refusal(e.remoteAddress, e.reply))),
     );

@@ -1,7 +1,7 @@
 import { bounceNow } from '../dsn/bouncer.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { openStore } from '../queue/open.ts';
-import type { ListFilter, QueueStore } from '../queue/store.ts';
+import { type ListFilter, QUEUE_VIEWS, type QueueStore } from '../queue/store.ts';
 import { formatSize } from '../util/units.ts';
 import {
   CONFIG_OPTION,
@@ -135,19 +135,13 @@ async function list(
   store: QueueStore,
   values: Selection & { state?: string; limit?: string },
 ): Promise<number> {
-  const states: Record<string, ListFilter> = {
-    active: { state: 'active' },
-    done: { state: 'done' },
-    held: { state: 'active', held: true },
-    throttled: { state: 'active', throttled: true },
-  };
-  if (values.state && !states[values.state])
+  if (values.state && !QUEUE_VIEWS[values.state])
     throw new UsageError('--state is active, done, held or throttled');
   const limit = values.limit ? Number(values.limit) : 50;
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit takes a whole number');
   const messages = await store.list({
     ...selection(values),
-    ...(values.state ? states[values.state] : {}),
+    ...(values.state ? QUEUE_VIEWS[values.state] : {}),
     limit,
   });
   if (values.json) {
@@ -196,7 +190,7 @@ async function show(store: QueueStore, id: string, json: boolean): Promise<numbe
     c.rule && `rule ${c.rule}`,
     c.user && `user ${c.user}`,
     c.tls ?? 'no TLS',
-    c.mailbox && `mailbox ${c.mailbox}`,
+    c.mailbox && `assigned mailbox ${c.mailbox}`,
   ];
   console.log(`  client       ${who.filter(Boolean).join(', ')}`);
   console.log(`  sender       <${m.mailFrom}>`);

@@ -1,5 +1,5 @@
 import { openStore } from '../queue/open.ts';
-import type { QueueStore, TraceQuery, TraceStatus } from '../queue/store.ts';
+import { type QueueStore, TRACE_STATUSES, type TraceQuery } from '../queue/store.ts';
 import { parseDuration } from '../util/units.ts';
 import {
   CONFIG_OPTION,
@@ -35,8 +35,6 @@ Options:
   -c, --config FILE   configuration file (the spool location comes from it)
 `;
 
-const STATUSES: readonly TraceStatus[] = ['Delivered', 'Pending', 'Failed', 'Throttled', 'Held', 'Expired'];
-
 export async function runTrace(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, {
     ...CONFIG_OPTION,
@@ -59,9 +57,9 @@ export async function runTrace(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const status = values.status
-    ? STATUSES.find((s) => s.toLowerCase() === values.status!.toLowerCase())
+    ? TRACE_STATUSES.find((s) => s.toLowerCase() === values.status!.toLowerCase())
     : undefined;
-  if (values.status && !status) throw new UsageError(`--status is one of ${STATUSES.join(', ')}`);
+  if (values.status && !status) throw new UsageError(`--status is one of ${TRACE_STATUSES.join(', ')}`);
   const config = loadOrReport(configPath(values.config));
   if (!config) return EXIT.config;
   const store = await openStore(config);

@@ -353,16 +353,17 @@ export class DeliveryWorker {
     at: number,
     body: Buffer | null,
   ): Promise<void> {
+    if (!this.#deps.config.bounces.enabled || message.mailFrom === '') return;
     const failed = results.filter((r) => r.outcome === 'failed');
     let action: 'failed' | 'delayed' | null = failed.length > 0 ? 'failed' : null;
-    if (!action && message.mailFrom !== '' && results.some((r) => r.outcome === 'deferred')) {
+    if (!action && results.some((r) => r.outcome === 'deferred')) {
       if (
         this.#bouncer.delayNoticeDue(message.receivedAt) &&
         (await this.#deps.store.markDelayNotified(message.id))
       )
         action = 'delayed';
     }
-    if (!action || message.mailFrom === '') return;
+    if (!action) return;
     const byId = new Map(pending.map((r) => [r.id, r]));
     const recipients = results
       .filter((r) => r.outcome === (action === 'failed' ? 'failed' : 'deferred'))

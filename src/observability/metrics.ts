@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
-import type { QueueStore } from '../queue/store.ts';
+import type { QueueStats, QueueStore } from '../queue/store.ts';
 import type { RelayEvents } from './events.ts';
 
 /**
@@ -18,6 +18,12 @@ export interface Metrics {
 export function createMetrics(events: RelayEvents, store: QueueStore): Metrics {
   const registry = new Registry();
   const r = [registry];
+  // The queue gauges below all read the same statistics: one store query per scrape, not one each.
+  let scrape: { at: number; stats: Promise<QueueStats> } | null = null;
+  const queueStats = () => {
+    if (!scrape || Date.now() - scrape.at > 1000) scrape = { at: Date.now(), stats: store.stats() };
+    return scrape.stats;
+  };
 
   const sessions = new Counter({
     name: 'bridgehead_smtp_sessions_total',
@@ -109,7 +115,7 @@ export function createMetrics(events: RelayEvents, store: QueueStore): Metrics {
     labelNames: ['state'],
     registers: r,
     async collect() {
-      const s = await store.stats();
+      const s = await queueStats();
       this.set({ state: 'active' }, s.active);
       this.set({ state: 'done' }, s.done);
       this.set({ state: 'held' }, s.held);
@@ -122,7 +128,7 @@ export function createMetrics(events: RelayEvents, store: QueueStore): Metrics {
     registers: r,
     async collect() {
       this.reset();
-      for (const [route, v] of Object.entries((await store.stats()).byRoute)) this.set({ route }, v.active);
+      for (const [route, v] of Object.entries((await queueStats()).byRoute)) this.set({ route }, v.active);
     },
   });
   new Gauge({
@@ -133,7 +139,7 @@ export function createMetrics(events: RelayEvents, store: QueueStore): Metrics {
     async collect() {
       this.reset();
       const now = Date.now();
-      for (const [route, v] of Object.entries((await store.stats()).byRoute))
+      for (const [route, v] of Object.entries((await queueStats()).byRoute))
         if (v.oldestActiveAt !== null) this.set({ route }, (now - v.oldestActiveAt) / 1000);
     },
   });
@@ -144,7 +150,7 @@ export function createMetrics(events: RelayEvents, store: QueueStore): Metrics {
     registers: r,
     async collect() {
       this.reset();
-      for (const [mailbox, v] of Object.entries((await store.stats()).byMailbox)) {
+      for (const [mailbox, v] of Object.entries((await queueStats()).byMailbox)) {
         this.set({ mailbox, throttled: 'true' }, v.throttled);
         this.set({ mailbox, throttled: 'false' }, v.active - v.throttled);
       }

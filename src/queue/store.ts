@@ -146,6 +146,14 @@ export interface ListFilter {
   offset?: number;
 }
 
+/** The queue views operators ask for (CLI --state, API ?state=), as list filters. */
+export const QUEUE_VIEWS: Readonly<Record<string, ListFilter>> = {
+  active: { state: 'active' },
+  done: { state: 'done' },
+  held: { state: 'active', held: true },
+  throttled: { state: 'active', throttled: true },
+};
+
 export interface QueueStats {
   active: number;
   done: number;
@@ -209,8 +217,9 @@ export interface QueueStore extends TraceStore {
   close(): Promise<void>;
 }
 
-/** Per-recipient trace status, as in Exchange's message trace (facts §6) plus the relay's own. */
-export type TraceStatus = 'Delivered' | 'Pending' | 'Failed' | 'Throttled' | 'Held' | 'Expired';
+/** Per-recipient trace statuses, as in Exchange's message trace (facts §6) plus the relay's own. */
+export const TRACE_STATUSES = ['Delivered', 'Pending', 'Failed', 'Throttled', 'Held', 'Expired'] as const;
+export type TraceStatus = (typeof TRACE_STATUSES)[number];
 
 export interface TraceQuery {
   /** Envelope sender; `*` is a wildcard ("*@contoso.com"). */

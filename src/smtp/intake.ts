@@ -102,12 +102,6 @@ export class Intake {
     const envelope = session.envelope;
     const mailFrom = envelope.mailFrom ? envelope.mailFrom.address : '';
     const user = typeof session.user === 'string' ? session.user : null;
-    const { body: repaired, repairs } = repairMessage(data, {
-      mailFrom,
-      hostname: config.relay.hostname!,
-      queueId: id,
-      now: new Date(now),
-    });
     const duplicate = await this.#duplicateOf(session, data, mailFrom, now);
     if (duplicate.of) {
       log.info({ sid: session.id, duplicateOf: duplicate.of, from: mailFrom }, 'smtp:duplicate');
@@ -123,6 +117,12 @@ export class Intake {
       this.#deps.accepted(session);
       return duplicate.of;
     }
+    const { body: repaired, repairs } = repairMessage(data, {
+      mailFrom,
+      hostname: config.relay.hostname!,
+      queueId: id,
+      now: new Date(now),
+    });
     const badFrom = this.#fromOutsideRule(repaired, tx, user);
     if (badFrom !== null) {
       const refusal = replies.fromHeaderNotAllowed(badFrom, tx.rule.name);

@@ -18,7 +18,7 @@ function learn(d: AnomalyDetector, clock: { t: number }) {
   for (let day = 0; day < 2; day++)
     for (let i = 0; i < 8; i++) {
       clock.t = DAY0 + day * 24 * HOUR + 9 * HOUR + i * 60_000;
-      assert.deepEqual(d.message('device printers/10.0.0.7', ['contoso.com'], true), []);
+      assert.deepEqual(d.message('device printers/10.0.0.7', 1, ['contoso.com']), []);
     }
 }
 
@@ -30,14 +30,14 @@ test('volume: a burst far above the usual for that hour raises one alert; the us
   const alerts = [];
   for (let i = 0; i < 30; i++) {
     clock.t = DAY0 + 2 * 24 * HOUR + 9 * HOUR + i * 1000;
-    alerts.push(...d.message('device printers/10.0.0.7', ['contoso.com'], true));
+    alerts.push(...d.message('device printers/10.0.0.7', 1, ['contoso.com']));
   }
   assert.deepEqual(alerts, []);
   // Day 3, 21:00 (a silent hour): above minMessagesPerHour is enough.
   const night = [];
   for (let i = 0; i < 25; i++) {
     clock.t = DAY0 + 2 * 24 * HOUR + 21 * HOUR + i * 1000;
-    night.push(...d.message('device printers/10.0.0.7', ['contoso.com'], true));
+    night.push(...d.message('device printers/10.0.0.7', 1, ['contoso.com']));
   }
   // 21:00 was already seen as an empty hour in the baseline, so the 21st message alerts, once (cooldown).
   assert.equal(night.length, 1);
@@ -51,7 +51,7 @@ test('volume: nothing is judged before learningHours of history', () => {
   const alerts = [];
   for (let i = 0; i < 500; i++) {
     clock.t = DAY0 + i * 1000;
-    alerts.push(...d.message('device new/10.0.0.9', ['contoso.com'], true));
+    alerts.push(...d.message('device new/10.0.0.9', 1, ['contoso.com']));
   }
   assert.deepEqual(alerts, []);
 });
@@ -61,17 +61,13 @@ test('new-domain: a device with a history that starts sending to an unknown doma
   const d = detector(() => clock.t);
   learn(d, clock);
   clock.t += HOUR;
-  const a = d.message('device printers/10.0.0.7', ['contoso.com', 'gmail.com'], true);
+  const a = d.message('device printers/10.0.0.7', 2, ['contoso.com', 'gmail.com']);
   assert.deepEqual(
     a.map((x) => [x.kind, x.details.domain]),
     [['new-domain', 'gmail.com']],
   );
-  assert.deepEqual(d.message('device printers/10.0.0.7', ['gmail.com'], true), []);
-  assert.deepEqual(
-    d.message('mailbox scanner@contoso.com', ['', ''], false),
-    [],
-    'mailboxes do not track domains',
-  );
+  assert.deepEqual(d.message('device printers/10.0.0.7', 1, ['gmail.com']), []);
+  assert.deepEqual(d.message('mailbox scanner@contoso.com', 2), [], 'mailboxes do not track domains');
 });
 
 test('refusals: a spike from one address alerts once per cooldown', () => {
