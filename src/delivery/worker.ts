@@ -4,6 +4,7 @@ import type { RelayEvents } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ClaimedMessage, QueueStore, RecipientResult } from '../queue/store.ts';
 import { Scheduler } from '../scheduler/admission.ts';
+import type { SpendRef } from '../scheduler/ledger.ts';
 import { RouteGate } from '../scheduler/route-gate.ts';
 import { parseRetrySchedule, retryDelay, type RetrySchedule } from '../util/retry-schedule.ts';
 import { formatDuration, parseDuration } from '../util/units.ts';
@@ -75,7 +76,8 @@ export class DeliveryWorker {
     this.#leaseMs = parseDuration(deps.config.delivery.leaseTime);
     this.#pollMs = parseDuration(deps.config.delivery.pollInterval);
     this.#bouncer = new Bouncer(deps.config, deps.store, deps.log, () => this.#now());
-    this.#scheduler = new Scheduler(deps.config, () => this.#now());
+    // Shared by every node when the store is (PostgreSQL); this process's own otherwise.
+    this.#scheduler = new Scheduler(deps.config, deps.store.ledger(), () => this.#now());
   }
 
   start(): void {
@@ -176,9 +178,10 @@ export class DeliveryWorker {
     let retryAfterMs: number | null = null;
     let body: Buffer | null = null;
     let mailbox = message.client.mailbox;
+    let spent: SpendRef[] = [];
     const candidates = transport?.senders?.({ mailFrom: message.mailFrom, mailbox }) ?? [];
     if (startedAt < message.expiresAt) {
-      const admission = this.#scheduler.admit(message.route, candidates, pending);
+      const admission = await this.#scheduler.admit(message.route, candidates, pending);
       if (!admission.ok) {
         // Not an attempt: the message waits for the budget instead of provoking 432/5.2.0.
         const until = Math.min(admission.until, message.expiresAt);
@@ -197,6 +200,7 @@ export class DeliveryWorker {
         return;
       }
       if (admission.mailbox) mailbox = admission.mailbox;
+      spent = admission.spent;
     }
 
     if (startedAt >= message.expiresAt) {
@@ -260,6 +264,10 @@ export class DeliveryWorker {
       }
     }
 
+    if (spent.length > 0)
+      await this.#scheduler
+        .sent(spent)
+        .catch((err: unknown) => log.warn({ err, queueId: message.id }, 'delivery:budget-restamp-failed'));
     const durationMs = this.#now() - startedAt;
     const delay = Math.max(
       retryAfterMs ?? retryDelay(this.#schedule, message.attempts + 1),
@@ -276,7 +284,11 @@ export class DeliveryWorker {
       (r) => r.outcome === 'deferred' && ROUTE_PAUSE_CATEGORIES.has(r.category),
     );
     if (pauseReason && mailbox && MAILBOX_PAUSE_CATEGORIES.has(pauseReason.category)) {
-      this.#scheduler.pauseMailbox(mailbox, nextAttemptAt, `${mailbox} paused after: ${pauseReason.reply}`);
+      await this.#scheduler.pauseMailbox(
+        mailbox,
+        nextAttemptAt,
+        `${mailbox} paused after: ${pauseReason.reply}`,
+      );
       log.warn(
         {
           route: message.route,

@@ -1,20 +1,18 @@
+import { type BudgetLedger, DAY_MS } from '../scheduler/ledger.ts';
+
 /**
- * Per-client budgets from the client rules: messages a minute and recipients a day (UTC). Kept
- * in memory on this node: a restart forgets them, which errs on the side of letting a device
- * send (the Microsoft 365 mailbox budgets, which matter more, are enforced at delivery). The
- * key is the rule plus the AUTH user, or the rule plus the client address without AUTH, so
- * two printers sharing a rule each get their own budget.
+ * Per-client budgets from the client rules: messages a minute and recipients a day (UTC). The
+ * counts live in the store's budget ledger: with PostgreSQL every node shares them, so a device
+ * behind a load balancer gets its budget once, not once per node; with SQLite they are this
+ * process's and a restart forgets them, which errs on the side of letting a device send (the
+ * Microsoft 365 mailbox budgets, which matter more, are enforced at delivery). The key is the
+ * rule plus the AUTH user, or the rule plus the client address without AUTH, so two printers
+ * sharing a rule each get their own budget.
+ *
+ * Checks (MAIL, RCPT) and the count (after the 250) are separate steps, so sessions of one
+ * device running side by side may pass a check together and overshoot by those few messages:
+ * a device budget is a brake on a runaway device, not an accounting limit.
  */
-
-const MINUTE_MS = 60_000;
-const DAY_MS = 86_400_000;
-
-interface Usage {
-  /** Acceptance times of the messages in the last minute. */
-  recent: number[];
-  day: number;
-  recipients: number;
-}
 
 export type BudgetVerdict =
   | { ok: true }
@@ -22,52 +20,44 @@ export type BudgetVerdict =
   | { ok: false; limit: 'daily'; max: number; resetsAt: number };
 
 export class DeviceBudgets {
-  readonly #usage = new Map<string, Usage>();
+  readonly #ledger: BudgetLedger;
   readonly #now: () => number;
 
-  constructor(now: () => number = Date.now) {
+  constructor(ledger: BudgetLedger, now: () => number = Date.now) {
+    this.#ledger = ledger;
     this.#now = now;
   }
 
   static key(rule: string, user: string | null, ip: string): string {
-    return user === null ? `${rule}|ip:${ip}` : `${rule}|user:${user.toLowerCase()}`;
+    return user === null ? `device:${rule}|ip:${ip}` : `device:${rule}|user:${user.toLowerCase()}`;
   }
 
   /** May this client start another message? (checked at MAIL FROM) */
-  checkRate(key: string, perMinute: number | undefined): BudgetVerdict {
+  async checkRate(key: string, perMinute: number | undefined): Promise<BudgetVerdict> {
     if (perMinute === undefined) return { ok: true };
-    const u = this.#fresh(key);
-    return u.recent.length >= perMinute ? { ok: false, limit: 'rate', max: perMinute } : { ok: true };
+    const u = await this.#usage(key);
+    return u.minute.length >= perMinute ? { ok: false, limit: 'rate', max: perMinute } : { ok: true };
   }
 
   /** May this client add one more recipient, `pending` already given in this transaction? (at RCPT) */
-  checkRecipients(key: string, perDay: number | undefined, pending: number): BudgetVerdict {
+  async checkRecipients(key: string, perDay: number | undefined, pending: number): Promise<BudgetVerdict> {
     if (perDay === undefined) return { ok: true };
-    const u = this.#fresh(key);
+    const u = await this.#usage(key);
     if (u.recipients + pending + 1 <= perDay) return { ok: true };
-    return { ok: false, limit: 'daily', max: perDay, resetsAt: (u.day + 1) * DAY_MS };
+    return { ok: false, limit: 'daily', max: perDay, resetsAt: startOfUtcDay(this.#now()) + DAY_MS };
   }
 
   /** Counts an accepted message (after the 250). */
-  record(key: string, recipients: number): void {
-    const u = this.#fresh(key);
-    u.recent.push(this.#now());
-    u.recipients += recipients;
+  async record(key: string, recipients: number): Promise<void> {
+    await this.#ledger.withKeys([key], (tx) => tx.spend(key, this.#now(), recipients));
   }
 
-  #fresh(key: string): Usage {
+  #usage(key: string) {
     const now = this.#now();
-    const today = Math.floor(now / DAY_MS);
-    let u = this.#usage.get(key);
-    if (!u) {
-      u = { recent: [], day: today, recipients: 0 };
-      this.#usage.set(key, u);
-    }
-    if (u.day !== today) {
-      u.day = today;
-      u.recipients = 0;
-    }
-    while (u.recent.length > 0 && u.recent[0]! <= now - MINUTE_MS) u.recent.shift();
-    return u;
+    return this.#ledger.withKeys([key], (tx) => tx.usage(key, now, startOfUtcDay(now)));
   }
+}
+
+function startOfUtcDay(t: number): number {
+  return Math.floor(t / DAY_MS) * DAY_MS;
 }

@@ -1,8 +1,9 @@
 /**
- * The queue store contract. Every backend (SQLite now, PostgreSQL later) implements this
+ * The queue store contract. Every backend (SQLite, PostgreSQL) implements this
  * interface and passes the shared contract suite (test/integration/store-contract.test.ts);
  * nothing outside main.ts knows which backend is in use.
  */
+import type { BudgetLedger } from '../scheduler/ledger.ts';
 
 export type RecipientState = 'queued' | 'deferred' | 'delivered' | 'failed';
 /** `active`: some recipient still pending; `done`: every recipient delivered or failed. */
@@ -212,6 +213,11 @@ export interface QueueStore extends TraceStore {
    * (PostgreSQL LISTEN/NOTIFY); returns the unsubscribe function. Absent: poll.
    */
   subscribe?(onNew: () => void): Promise<() => Promise<void>>;
+  /**
+   * Where sending budgets are counted (mailboxes, tenants, devices): shared by every node that
+   * uses the same database where the backend can share it (PostgreSQL), else this process's own.
+   */
+  ledger(): BudgetLedger;
   /** Removes done messages finished before `before`; returns how many. */
   purgeDone(before: number): Promise<number>;
   close(): Promise<void>;

@@ -64,6 +64,7 @@ export class SandboxState {
   readonly #trace: TraceRow[] = [];
   readonly #held = new Map<string, AcceptInput>();
   readonly #dir: string | undefined;
+  #carriedOver = 0;
 
   constructor(dir?: string) {
     this.#dir = dir;
@@ -87,6 +88,7 @@ export class SandboxState {
       events,
     });
     if (input.pending) {
+      this.#carriedOver++;
       const detail = 'submission throttled: carried over to the following minute';
       for (const r of input.recipients)
         this.#trace.push(row(r.address, 'Pending', [{ at: input.now, event: 'Submit', detail }]));
@@ -154,6 +156,11 @@ export class SandboxState {
     }
   }
 
+  /** How many messages were carried over (over 30 a minute) since the start or the last reset. */
+  get carriedOver(): number {
+    return this.#carriedOver;
+  }
+
   /** Delivers a carried-over message now; its Pending trace rows are replaced by the delivered ones. */
   release(traceId: string, now: number): void {
     const held = this.#held.get(traceId);
@@ -194,5 +201,6 @@ export class SandboxState {
     this.#items.length = 0;
     this.#trace.length = 0;
     this.#held.clear();
+    this.#carriedOver = 0;
   }
 }

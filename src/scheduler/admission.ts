@@ -1,81 +1,94 @@
 import type { Config } from '../config/schema.ts';
 import { domainOf } from '../util/address.ts';
-import { MailboxBudgets } from './budgets.ts';
+import { checkBudget, mailboxKey, type MailboxLimits } from './budgets.ts';
+import type { BudgetLedger, SpendRef } from './ledger.ts';
 
 export type Admission =
-  | { ok: true; mailbox: string | undefined }
+  /** `spent`: what was counted, for restamp when the message has actually gone. */
+  | { ok: true; mailbox: string | undefined; spent: SpendRef[] }
   /** `key` is the mailbox (or tenant) whose budget is spent. */
   | { ok: false; until: number; reason: string; key: string };
 
 /**
  * Whether a message may be sent now, and by which mailbox: the per-mailbox budgets (a pool's
  * mailbox with the most headroom wins) and, when configured, the tenant's budget for external
- * recipients (TERRL). Admitting a message counts it against the budgets it used.
+ * recipients (TERRL). Admitting a message counts it against the budgets it used, inside one
+ * ledger transaction, so two deliveries (or two nodes) cannot both take the last slot.
  */
 export class Scheduler {
   readonly #config: Readonly<Config>;
-  readonly #mailboxes: MailboxBudgets;
-  readonly #tenants: MailboxBudgets | null;
+  readonly #ledger: BudgetLedger;
+  readonly #now: () => number;
+  readonly #limits: (mailbox: string) => MailboxLimits;
 
-  constructor(config: Readonly<Config>, now: () => number) {
+  constructor(config: Readonly<Config>, ledger: BudgetLedger, now: () => number) {
     this.#config = config;
+    this.#ledger = ledger;
+    this.#now = now;
     const b = config.budgets;
     const overrides = new Map(Object.entries(b.mailboxes).map(([k, v]) => [k.toLowerCase(), v]));
-    this.#mailboxes = new MailboxBudgets(
-      (mailbox) => ({
-        messagesPerMinute: overrides.get(mailbox.toLowerCase())?.messagesPerMinute ?? b.messagesPerMinute,
-        recipientsPerDay: overrides.get(mailbox.toLowerCase())?.recipientsPerDay ?? b.recipientsPerDay,
-      }),
-      now,
-    );
-    const terrl = b.externalRecipientsPerDay;
-    this.#tenants = terrl
-      ? new MailboxBudgets(
-          () => ({ messagesPerMinute: Number.MAX_SAFE_INTEGER, recipientsPerDay: terrl }),
-          now,
-        )
-      : null;
+    this.#limits = (mailbox) => ({
+      messagesPerMinute: overrides.get(mailbox.toLowerCase())?.messagesPerMinute ?? b.messagesPerMinute,
+      recipientsPerDay: overrides.get(mailbox.toLowerCase())?.recipientsPerDay ?? b.recipientsPerDay,
+    });
   }
 
   /** `candidates`: the mailboxes the route's transport says may send it (empty: no mailbox budget). */
-  admit(route: string, candidates: string[], recipients: { address: string }[]): Admission {
+  async admit(route: string, candidates: string[], recipients: { address: string }[]): Promise<Admission> {
     const external = this.#external(route, recipients);
-    if (external) {
-      const v = this.#tenants!.check(external.key, external.count);
-      if (!v.ok) return { ...v, key: external.key };
-    }
-    let mailbox: string | undefined;
-    if (candidates.length > 0) {
-      let best: { mailbox: string; headroom: number } | null = null;
-      let wait: { until: number; reason: string } | null = null;
-      for (const m of candidates) {
-        const v = this.#mailboxes.check(m, recipients.length);
-        if (v.ok) {
-          const headroom = this.#mailboxes.headroom(m);
-          if (!best || headroom > best.headroom) best = { mailbox: m, headroom };
-        } else if (!wait || v.until < wait.until) wait = v;
+    if (!external && candidates.length === 0) return { ok: true, mailbox: undefined, spent: [] };
+    const keys = [...(external ? [external.ledgerKey] : []), ...candidates.map(mailboxKey)];
+    return this.#ledger.withKeys(keys, async (tx): Promise<Admission> => {
+      const now = this.#now();
+      if (external) {
+        const limits = { messagesPerMinute: Number.MAX_SAFE_INTEGER, recipientsPerDay: external.limit };
+        const v = await checkBudget(tx, external.ledgerKey, external.key, limits, external.count, now);
+        if (!v.ok) return { ok: false, until: v.until, reason: v.reason, key: external.key };
       }
-      if (!best) return { ok: false, ...wait!, key: candidates[0]! };
-      mailbox = best.mailbox;
-      this.#mailboxes.record(mailbox, recipients.length);
-    }
-    if (external) this.#tenants!.record(external.key, external.count);
-    return { ok: true, mailbox };
+      let mailbox: string | undefined;
+      const spent: SpendRef[] = [];
+      if (candidates.length > 0) {
+        let best: { mailbox: string; headroom: number } | null = null;
+        let wait: { until: number; reason: string } | null = null;
+        for (const m of candidates) {
+          const v = await checkBudget(tx, mailboxKey(m), m, this.#limits(m), recipients.length, now);
+          if (v.ok) {
+            if (!best || v.headroom > best.headroom) best = { mailbox: m, headroom: v.headroom };
+          } else if (!wait || v.until < wait.until) wait = { until: v.until, reason: v.reason };
+        }
+        if (!best) return { ok: false, ...wait!, key: candidates[0]! };
+        mailbox = best.mailbox;
+        spent.push(await tx.spend(mailboxKey(mailbox), now, recipients.length));
+      }
+      if (external) spent.push(await tx.spend(external.ledgerKey, now, external.count));
+      return { ok: true, mailbox, spent };
+    });
+  }
+
+  /** The admitted message has left (or failed to): count it from now, when Exchange saw it. */
+  sent(spent: readonly SpendRef[]): Promise<void> {
+    return this.#ledger.restamp(spent, this.#now());
   }
 
   /** A quota or block refusal stops that mailbox until `until` (a pool's others carry on). */
-  pauseMailbox(mailbox: string, until: number, reason: string): void {
-    this.#mailboxes.pause(mailbox, until, reason);
+  pauseMailbox(mailbox: string, until: number, reason: string): Promise<void> {
+    return this.#ledger.pause(mailboxKey(mailbox), until, reason);
   }
 
   /** The tenant of a Microsoft 365 route and how many recipients are outside its accepted domains. */
-  #external(route: string, recipients: { address: string }[]): { key: string; count: number } | null {
+  #external(
+    route: string,
+    recipients: { address: string }[],
+  ): { key: string; ledgerKey: string; count: number; limit: number } | null {
     const t = this.#config.routes[route]?.transport;
-    if (!this.#tenants || t?.kind !== 'm365') return null;
+    const limit = this.#config.budgets.externalRecipientsPerDay;
+    if (!limit || t?.kind !== 'm365') return null;
     const accepted = new Set(
       (this.#config.microsoft365.tenants[t.tenant]?.acceptedDomains ?? []).map((d) => d.toLowerCase()),
     );
     const count = recipients.filter((r) => !accepted.has(domainOf(r.address))).length;
-    return count > 0 ? { key: `tenant ${t.tenant} (external recipients)`, count } : null;
+    return count > 0
+      ? { key: `tenant ${t.tenant} (external recipients)`, ledgerKey: `tenant:${t.tenant}`, count, limit }
+      : null;
   }
 }

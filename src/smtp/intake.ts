@@ -179,7 +179,12 @@ export class Intake {
       this.#deps.rejected(session, 'data', reply);
       throw reply;
     }
-    this.#deps.budgets.record(tx.budgetKey, rcpts.length);
+    // Counted only where the rule has a budget (a write per message otherwise wasted). The
+    // message is safe whatever happens here: a count that fails is logged, not refused.
+    if (tx.rule.rate !== undefined || tx.rule.dailyRecipients !== undefined)
+      await this.#deps.budgets
+        .record(tx.budgetKey, rcpts.length)
+        .catch((err: unknown) => log.warn({ err, sid: session.id }, 'smtp:budget-record-failed'));
     this.#deps.accepted(session);
     log.info(
       {

@@ -89,7 +89,7 @@ export class InboundServer {
     const now = () => this.#now();
     this.#limiter = new ConnectionLimiter(limits.maxConnections, limits.maxConnectionsPerIp);
     this.#policy = new ClientPolicy(deps.config);
-    this.#budgets = new DeviceBudgets(now);
+    this.#budgets = new DeviceBudgets(deps.store.ledger(), now);
     this.#auth = new DeviceAuth(deps.config, deps.events, deps.log, now);
     this.#maxSize = parseSize(limits.maxMessageSize);
     this.#transactions = new TransactionPolicy(deps.config, this.#policy, this.#budgets, this.#maxSize);
@@ -230,8 +230,10 @@ export class InboundServer {
         cb();
       },
       onAuth: (auth, session, cb) => this.#auth.handle(auth, session, cb),
-      onMailFrom: (address: SMTPServerAddress, session, cb) => cb(this.#onMailFrom(address, session)),
-      onRcptTo: (address: SMTPServerAddress, session, cb) => cb(this.#onRcptTo(address, session)),
+      onMailFrom: (address: SMTPServerAddress, session, cb) =>
+        void this.#guard(this.#onMailFrom(address, session), session, 'mail', address).then(cb),
+      onRcptTo: (address: SMTPServerAddress, session, cb) =>
+        void this.#guard(this.#onRcptTo(address, session), session, 'rcpt', address).then(cb),
       onData: (stream: SMTPServerDataStream, session, cb) =>
         this.#intake.receive(stream, session, listener.name, cb),
       onClose: (session) => this.#onClose(session),
@@ -298,19 +300,43 @@ export class InboundServer {
     };
   }
 
-  #onMailFrom(address: SMTPServerAddress, session: SMTPServerSession): SmtpError | null {
+  /**
+   * A decision that could not be made (the budget ledger's database is unreachable) is a
+   * temporary refusal the device retries, never a crash or a silent accept.
+   */
+  async #guard(
+    decision: Promise<SmtpError | null>,
+    session: SMTPServerSession,
+    phase: string,
+    address: SMTPServerAddress,
+  ): Promise<SmtpError | null> {
+    try {
+      return await decision;
+    } catch (err) {
+      this.#deps.log.error({ err, sid: session.id, phase }, 'smtp:policy-failed');
+      const refusal = replies.queueUnavailable();
+      this.#rejected(session, phase, refusal, address.address);
+      return refusal;
+    }
+  }
+
+  async #onMailFrom(address: SMTPServerAddress, session: SMTPServerSession): Promise<SmtpError | null> {
     const state = this.#sessions.get(session.id);
     if (!state) return replies.localError();
     state.tx = null;
-    const refusal = this.#decideMail(address, session, state);
+    const refusal = await this.#decideMail(address, session, state);
     if (refusal) this.#rejected(session, 'mail', refusal, address.address);
     return refusal;
   }
 
-  #decideMail(address: SMTPServerAddress, session: SMTPServerSession, state: SessionState): SmtpError | null {
+  async #decideMail(
+    address: SMTPServerAddress,
+    session: SMTPServerSession,
+    state: SessionState,
+  ): Promise<SmtpError | null> {
     if (state.listener.requireTls && !session.secure) return replies.tlsRequired();
     const args = address.args as Record<string, string> | false;
-    const decided = this.#transactions.mail(
+    const decided = await this.#transactions.mail(
       this.#identity(session, state),
       address.address,
       (args && Number(args.SIZE)) || 0,
@@ -320,10 +346,10 @@ export class InboundServer {
     return null;
   }
 
-  #onRcptTo(address: SMTPServerAddress, session: SMTPServerSession): SmtpError | null {
+  async #onRcptTo(address: SMTPServerAddress, session: SMTPServerSession): Promise<SmtpError | null> {
     const tx = this.#sessions.get(session.id)?.tx;
     const refusal = tx
-      ? this.#transactions.rcpt(tx, address.address, session.envelope.rcptTo.length)
+      ? await this.#transactions.rcpt(tx, address.address, session.envelope.rcptTo.length)
       : replies.localError();
     if (refusal) this.#rejected(session, 'rcpt', refusal, address.address);
     return refusal;

@@ -37,7 +37,7 @@ export class TransactionPolicy {
   }
 
   /** MAIL FROM: the transaction, or the reply refusing it. */
-  mail(id: ClientIdentity, sender: string, declaredSize: number): Transaction | SmtpError {
+  async mail(id: ClientIdentity, sender: string, declaredSize: number): Promise<Transaction | SmtpError> {
     const verdict = this.#policy.decideMail(id, sender, declaredSize);
     if (!verdict.ok) {
       if (verdict.reason === 'auth-required') return replies.authRequired();
@@ -48,7 +48,7 @@ export class TransactionPolicy {
     }
     const rule = verdict.rule;
     const budgetKey = DeviceBudgets.key(rule.name, id.user, id.ip);
-    const rate = this.#budgets.checkRate(budgetKey, rule.rate);
+    const rate = await this.#budgets.checkRate(budgetKey, rule.rate);
     if (!rate.ok) return replies.rateLimited(rate.max);
     const route = rule.route ?? this.#chooseRoute(id.ip, sender);
     const outside = connectorSenderOutsideTenant(this.#config, route, sender);
@@ -59,9 +59,9 @@ export class TransactionPolicy {
   }
 
   /** RCPT TO: null when the recipient may be added to `tx` (which has `accepted` already). */
-  rcpt(tx: Transaction, recipient: string, accepted: number): SmtpError | null {
+  async rcpt(tx: Transaction, recipient: string, accepted: number): Promise<SmtpError | null> {
     if (!tx.rule.mayReach(recipient)) return replies.recipientNotAllowed(recipient, tx.rule.name);
-    const quota = this.#budgets.checkRecipients(tx.budgetKey, tx.rule.dailyRecipients, accepted);
+    const quota = await this.#budgets.checkRecipients(tx.budgetKey, tx.rule.dailyRecipients, accepted);
     if (!quota.ok && quota.limit === 'daily') return replies.dailyQuota(quota.max, quota.resetsAt);
     const outside = directSendOutsideTenant(this.#config, tx.route, recipient);
     return outside ? replies.outsideDirectSend(recipient, outside.join(', ')) : null;

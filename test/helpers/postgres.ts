@@ -15,13 +15,16 @@ export interface TestPostgres {
   /** A fresh, empty database; returns its URL. */
   database(): Promise<string>;
   stop(): Promise<void>;
+  /** Stops the server keeping its data, and starts it again (an outage); null for an external server. */
+  outage: { down(): Promise<void>; up(): Promise<void> } | null;
 }
 
 let counter = 0;
 
 export async function startTestPostgres(): Promise<TestPostgres> {
   const external = process.env.BRIDGEHEAD_TEST_PG_URL;
-  if (external) return { database: () => createDatabase(external), stop: async () => undefined };
+  if (external)
+    return { database: () => createDatabase(external), stop: async () => undefined, outage: null };
   const dir = tempDir('bh-pg-');
   const port = await freePort();
   const server = new EmbeddedPostgres({
@@ -29,7 +32,8 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     port,
     user: 'bridgehead',
     password: 'bridgehead',
-    persistent: false,
+    // Kept across stop() for outage tests; the directory is removed by our own stop.
+    persistent: true,
     // PostgreSQL refuses to run as root; CI machines run tests as root.
     createPostgresUser: true,
     onLog: () => undefined,
@@ -44,6 +48,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
       await server.stop();
       rmSync(dir, { recursive: true, force: true });
     },
+    outage: { down: () => server.stop(), up: () => server.start() },
   };
 }
 

@@ -13,16 +13,18 @@ import { startUpstream } from '../helpers/upstream.ts';
 const pg = await startTestPostgres();
 after(() => pg.stop());
 
-const SENDERS = 4;
+const SENDERS = 6;
 const CONCURRENCY = 4;
 
 /**
- * Two relay processes share one PostgreSQL queue; devices send to either. One node is killed
- * with SIGKILL under load and not restarted: the other delivers everything the dead one had
- * acknowledged, once its leases expire. A message the dead node had handed upstream but not
- * yet recorded may go twice (SMTP has no two-phase commit); at most one per delivery slot.
+ * Three relay processes share one PostgreSQL queue; devices send to all of them, as through a
+ * load balancer. One node is killed with SIGKILL under load: the others deliver everything the
+ * dead one had acknowledged, once its leases expire. Then it comes back and takes its share
+ * again without sending what the others finished. A message the dead node had handed upstream
+ * but not yet recorded may go twice (SMTP has no two-phase commit): at most one per delivery
+ * slot of the dead node.
  */
-test('two nodes on PostgreSQL: one killed with SIGKILL under load, the other delivers every acknowledged message', async (t) => {
+test('three nodes on PostgreSQL: one killed with SIGKILL under load and restarted; every acknowledged message delivered', async (t) => {
   const url = await pg.database();
   const upstream = await startUpstream();
   t.after(() => upstream.close());
@@ -45,10 +47,12 @@ test('two nodes on PostgreSQL: one killed with SIGKILL under load, the other del
       }),
     );
   };
-  const a: ChildRelay = await node('a');
+  let a: ChildRelay = await node('a');
   t.after(() => a.child.kill('SIGKILL'));
   const b: ChildRelay = await node('b');
   t.after(() => b.child.kill('SIGKILL'));
+  const c: ChildRelay = await node('c');
+  t.after(() => c.child.kill('SIGKILL'));
   let aAlive = true;
 
   const acked = new Set<string>();
@@ -57,8 +61,8 @@ test('two nodes on PostgreSQL: one killed with SIGKILL under load, the other del
     let i = 0;
     while (!stop) {
       const messageId = `<failover-${n}-${i++}@test>`;
-      // Half the devices point at node a; when it is gone they fail over to b, as a load balancer would.
-      const port = n % 2 === 0 && aAlive ? a.port : b.port;
+      // Devices are spread over the nodes; while a is gone its devices fail over to b, as a load balancer would.
+      const port = n % 3 === 0 ? (aAlive ? a.port : b.port) : n % 3 === 1 ? b.port : c.port;
       const device = nodemailer.createTransport({
         host: '127.0.0.1',
         port,
@@ -86,6 +90,11 @@ test('two nodes on PostgreSQL: one killed with SIGKILL under load, the other del
   a.child.kill('SIGKILL');
   await a.exited;
   await new Promise((r) => setTimeout(r, 1000));
+  // The node comes back (its own new lease owner name) and takes load again.
+  const restarted = await node('a');
+  a = restarted;
+  aAlive = true;
+  await new Promise((r) => setTimeout(r, 1000));
   stop = true;
   await Promise.all(senders);
 
@@ -99,6 +108,7 @@ test('two nodes on PostgreSQL: one killed with SIGKILL under load, the other del
   const lost = [...acked].filter((id) => !got.includes(id));
   assert.ok(acked.size >= 40, `enough load to mean something (acked ${acked.size})`);
   assert.deepEqual(lost, [], `${lost.length} acknowledged messages lost`);
+  assert.match(a.output(), /"msg":"smtp:accepted"/, 'the node that came back took mail again');
   const twice = got.length - new Set(got).size;
   assert.ok(twice <= CONCURRENCY, `${twice} sent twice: at most the dead node's in-flight deliveries`);
 });

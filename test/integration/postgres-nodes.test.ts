@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 
@@ -83,9 +83,56 @@ test('bridgehead migrate brings a PostgreSQL database to the schema; a missing U
   const c = new pgClient.Client({ connectionString: url });
   await c.connect();
   t.after(() => c.end());
-  assert.equal((await c.query('SELECT max(version) AS v FROM schema_migrations')).rows[0].v, 1);
+  const latest = Math.max(
+    ...readdirSync(new URL('../../src/queue/postgres/migrations/', import.meta.url)).map((f) =>
+      Number(f.slice(0, 4)),
+    ),
+  );
+  assert.ok(latest >= 2);
+  assert.equal((await c.query('SELECT max(version) AS v FROM schema_migrations')).rows[0].v, latest);
+  // The shared budget ledger's tables are there (migration 0002).
+  assert.equal((await c.query('SELECT count(*)::int AS n FROM budget_spends')).rows[0].n, 0);
   writeFileSync(cfg, YAML.stringify({ relay: { dataDir: dir }, store: { kind: 'postgres' } }));
   const bad = await bridgehead(['migrate', '-c', cfg]);
   assert.equal(bad.code, 78);
   assert.match(bad.stderr, /store\.url: kind postgres needs the connection URL/);
+});
+
+test('a device budget is shared by the nodes: rate 3 a minute through two nodes allows 3 in all', async (t) => {
+  const upstream = await startUpstream();
+  t.after(() => upstream.close());
+  const url = await pg.database();
+  const node = () =>
+    startTestRelay({
+      store: { kind: 'postgres', url },
+      clients: [{ name: 'mfp', match: { addresses: ['127.0.0.0/8'] }, recipients: 'any', rate: 3 }],
+      routes: {
+        default: { transport: { kind: 'smtp', host: '127.0.0.1', port: upstream.port, security: 'none' } },
+      },
+    });
+  const a = await node();
+  t.after(() => a.cleanup());
+  const b = await node();
+  t.after(() => b.cleanup());
+  const replies: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const device = nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: (i % 2 ? a : b).port,
+      ignoreTLS: true,
+    });
+    replies.push(
+      await device
+        .sendMail({ from: 'mfp@contoso.com', to: 'alice@contoso.com', text: 'x' })
+        .then(
+          (info) => info.response,
+          (err: { response?: string }) => err.response ?? String(err),
+        )
+        .finally(() => device.close()),
+    );
+  }
+  assert.equal(replies.filter((r) => r.startsWith('250 ')).length, 3, replies.join('\n'));
+  // Each node alone would have allowed three of its own: the fourth is refused wherever it lands.
+  assert.match(replies[3]!, /^450 4\.7\.1 Rate limit: this client may send 3 messages a minute/);
+  assert.equal(replies.filter((r) => r.startsWith('450 4.7.1')).length, 3);
 });

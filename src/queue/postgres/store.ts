@@ -19,8 +19,10 @@ import type {
   TraceQuery,
   TraceRow,
 } from '../store.ts';
+import { PostgresLedger } from './ledger.ts';
 import { migratePostgres } from './migrate.ts';
 import { PostgresTrace } from './trace.ts';
+import { inTransaction } from './tx.ts';
 
 /** BIGINT columns (times in ms, serial ids) fit a JS number: read them as numbers, not strings. */
 const TYPES = {
@@ -34,6 +36,9 @@ type Row = Record<string, unknown>;
 
 /** NOTIFY channel: a message was queued (payload: its route). */
 const CHANNEL = 'bridgehead_queued';
+/** Pauses between attempts to LISTEN again after the connection was lost. */
+const RESUBSCRIBE_MIN_MS = 500;
+const RESUBSCRIBE_MAX_MS = 10_000;
 
 export interface PostgresStoreOptions {
   url: string;
@@ -52,12 +57,14 @@ export interface PostgresStoreOptions {
 export class PostgresQueueStore implements QueueStore {
   readonly #pool: Pool;
   readonly #trace: PostgresTrace;
+  readonly #ledger: PostgresLedger;
   readonly #subscriptions = new Set<() => Promise<void>>();
   #closed = false;
 
   private constructor(pool: Pool) {
     this.#pool = pool;
     this.#trace = new PostgresTrace(pool);
+    this.#ledger = new PostgresLedger(pool);
   }
 
   static async open(options: PostgresStoreOptions): Promise<PostgresQueueStore> {
@@ -87,19 +94,8 @@ export class PostgresQueueStore implements QueueStore {
     return new PostgresQueueStore(pool);
   }
 
-  async #tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.#pool.connect();
-    try {
-      await c.query('BEGIN');
-      const result = await fn(c);
-      await c.query('COMMIT');
-      return result;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+  #tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    return inTransaction(this.#pool, fn);
   }
 
   async enqueue(m: NewMessage): Promise<void> {
@@ -414,6 +410,10 @@ export class PostgresQueueStore implements QueueStore {
     };
   }
 
+  ledger(): PostgresLedger {
+    return this.#ledger;
+  }
+
   async purgeDone(before: number): Promise<number> {
     const r = await this.#pool.query(`DELETE FROM messages WHERE state = 'done' AND finished_at < $1`, [
       before,
@@ -442,21 +442,61 @@ export class PostgresQueueStore implements QueueStore {
     return this.#trace.refusals(query);
   }
 
+  /**
+   * LISTEN on a connection of its own. When that connection is lost (the database restarted,
+   * a failover), it is dropped and opened again with a growing pause, and `onNew` is called
+   * once it is back, so nothing queued while it was away waits for the next poll.
+   */
   async subscribe(onNew: () => void): Promise<() => Promise<void>> {
-    const client = await this.#pool.connect();
+    let done = false;
+    let client: PoolClient | null = null;
+    let retry: NodeJS.Timeout | null = null;
+    let pauseMs = RESUBSCRIBE_MIN_MS;
     const handler = (msg: { channel: string }) => {
       if (msg.channel === CHANNEL) onNew();
     };
-    client.on('notification', handler);
-    await client.query(`LISTEN ${CHANNEL}`);
-    let done = false;
+    const lost = (c: PoolClient) => {
+      if (client !== c) return;
+      client = null;
+      c.off('notification', handler);
+      c.release(true); // broken: the pool must not hand it out again
+      if (done) return;
+      retry = setTimeout(() => void listen().then(onNew, () => undefined), pauseMs);
+      retry.unref();
+      pauseMs = Math.min(pauseMs * 2, RESUBSCRIBE_MAX_MS);
+    };
+    const listen = async () => {
+      retry = null;
+      let c: PoolClient;
+      try {
+        c = await this.#pool.connect();
+      } catch (err) {
+        if (!done) {
+          retry = setTimeout(() => void listen().then(onNew, () => undefined), pauseMs);
+          retry.unref();
+          pauseMs = Math.min(pauseMs * 2, RESUBSCRIBE_MAX_MS);
+        }
+        throw err;
+      }
+      client = c;
+      c.on('notification', handler);
+      c.on('error', () => lost(c));
+      c.on('end', () => lost(c));
+      await c.query(`LISTEN ${CHANNEL}`);
+      pauseMs = RESUBSCRIBE_MIN_MS;
+    };
+    await listen();
     const unsubscribe = async () => {
       if (done) return;
       done = true;
       this.#subscriptions.delete(unsubscribe);
-      client.off('notification', handler);
-      await client.query(`UNLISTEN ${CHANNEL}`).catch(() => undefined);
-      client.release();
+      if (retry) clearTimeout(retry);
+      const c = client;
+      client = null;
+      if (!c) return;
+      c.off('notification', handler);
+      await c.query(`UNLISTEN ${CHANNEL}`).catch(() => undefined);
+      c.release();
     };
     this.#subscriptions.add(unsubscribe);
     return unsubscribe;

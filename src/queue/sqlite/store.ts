@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import Database, { type Database as Db, type Statement } from 'better-sqlite3';
 
 import { RelayError } from '../../errors.ts';
+import { type BudgetLedger, MemoryLedger } from '../../scheduler/ledger.ts';
 import type {
   Attempt,
   AttemptReport,
@@ -93,6 +94,8 @@ interface PendingWrite {
 export class SqliteQueueStore implements QueueStore {
   readonly #db: Db;
   readonly #trace: SqliteTrace;
+  /** One node: budgets live in this process (each thread counts the keys it uses). */
+  readonly #ledger = new MemoryLedger();
   readonly #pending: PendingWrite[] = [];
   #flushScheduled = false;
   #closed = false;
@@ -538,6 +541,10 @@ export class SqliteQueueStore implements QueueStore {
       byMailbox,
       held,
     };
+  }
+
+  ledger(): BudgetLedger {
+    return this.#ledger;
   }
 
   async purgeDone(before: number): Promise<number> {

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { loadConfig } from '../../../src/config/load.ts';
 import { type ClientIdentity, ClientPolicy, senderMatches } from '../../../src/policy/clients.ts';
 import { DeviceBudgets } from '../../../src/policy/device-budget.ts';
+import { MemoryLedger } from '../../../src/scheduler/ledger.ts';
 
 const HASH = `$scrypt$ln=4,r=8,p=1$${Buffer.alloc(16).toString('base64')}$${Buffer.alloc(32).toString('base64')}`;
 
@@ -129,25 +130,25 @@ test('config check: unknown routes, users and listeners in rules are reported wi
   );
 });
 
-test('device budgets: messages a minute slide; recipients a day reset at 00:00 UTC', () => {
+test('device budgets: messages a minute slide; recipients a day reset at 00:00 UTC', async () => {
   let now = Date.UTC(2026, 10, 22, 23, 59, 0);
-  const b = new DeviceBudgets(() => now);
+  const b = new DeviceBudgets(new MemoryLedger(), () => now);
   const k = DeviceBudgets.key('r', null, '10.0.0.1');
   assert.notEqual(k, DeviceBudgets.key('r', null, '10.0.0.2'));
   assert.equal(DeviceBudgets.key('r', 'Scan', '1.1.1.1'), DeviceBudgets.key('r', 'scan', '2.2.2.2'));
-  b.record(k, 3);
-  b.record(k, 3);
-  assert.deepEqual(b.checkRate(k, 2), { ok: false, limit: 'rate', max: 2 });
-  assert.deepEqual(b.checkRate(k, 3), { ok: true });
-  assert.deepEqual(b.checkRate(k, undefined), { ok: true });
-  assert.deepEqual(b.checkRecipients(k, 7, 0), { ok: true });
-  assert.deepEqual(b.checkRecipients(k, 7, 1), {
+  await b.record(k, 3);
+  await b.record(k, 3);
+  assert.deepEqual(await b.checkRate(k, 2), { ok: false, limit: 'rate', max: 2 });
+  assert.deepEqual(await b.checkRate(k, 3), { ok: true });
+  assert.deepEqual(await b.checkRate(k, undefined), { ok: true });
+  assert.deepEqual(await b.checkRecipients(k, 7, 0), { ok: true });
+  assert.deepEqual(await b.checkRecipients(k, 7, 1), {
     ok: false,
     limit: 'daily',
     max: 7,
     resetsAt: Date.UTC(2026, 10, 23),
   });
   now += 61_000; // next UTC day, and a minute later
-  assert.deepEqual(b.checkRate(k, 2), { ok: true });
-  assert.deepEqual(b.checkRecipients(k, 7, 6), { ok: true });
+  assert.deepEqual(await b.checkRate(k, 2), { ok: true });
+  assert.deepEqual(await b.checkRecipients(k, 7, 6), { ok: true });
 });

@@ -1,0 +1,112 @@
+import type { Pool, PoolClient } from 'pg';
+
+import {
+  type BudgetLedger,
+  LEDGER_HORIZON_MS,
+  type LedgerTx,
+  MINUTE_MS,
+  type SpendRef,
+  type Usage,
+} from '../../scheduler/ledger.ts';
+import { inTransaction } from './tx.ts';
+
+/**
+ * Advisory lock class for budget keys (the two-number form, so it never meets the migration
+ * lock, which uses the one-number form). The second number is the key's hash: two keys that
+ * hash alike only wait for each other, they never share counts.
+ */
+const LOCK_CLASS = 7272;
+/** How often one process deletes spends that have left the longest window. */
+const PURGE_EVERY_MS = 5 * MINUTE_MS;
+
+/**
+ * The budget ledger in PostgreSQL, shared by every node on the database. withKeys takes a
+ * transaction-scoped advisory lock per key, in sorted order (so two nodes locking the same
+ * pool of mailboxes cannot deadlock), reads and spends on that one connection, and commits:
+ * the check and the spend are one step for the whole cluster. Times come from the nodes, so
+ * their clocks should agree (NTP); a skew of s seconds widens a minute window by s.
+ */
+export class PostgresLedger implements BudgetLedger {
+  readonly #pool: Pool;
+  #lastPurge = 0;
+
+  constructor(pool: Pool) {
+    this.#pool = pool;
+  }
+
+  withKeys<T>(keys: readonly string[], fn: (tx: LedgerTx) => Promise<T>): Promise<T> {
+    return inTransaction(this.#pool, async (c) => {
+      for (const key of [...new Set(keys)].sort())
+        await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, key]);
+      return fn(this.#tx(c));
+    });
+  }
+
+  async pause(key: string, until: number, reason: string): Promise<void> {
+    await this.#pool.query(
+      `INSERT INTO budget_pauses (key, until, reason) VALUES ($1, $2, $3)
+       ON CONFLICT (key) DO UPDATE SET until = EXCLUDED.until, reason = EXCLUDED.reason
+       WHERE budget_pauses.until < EXCLUDED.until`,
+      [key, until, reason],
+    );
+  }
+
+  async restamp(spends: readonly SpendRef[], at: number): Promise<void> {
+    if (spends.length === 0) return;
+    await this.#pool.query('UPDATE budget_spends SET at = $2 WHERE id = ANY($1::bigint[]) AND at < $2', [
+      spends.map((s) => s.id),
+      at,
+    ]);
+  }
+
+  #tx(c: PoolClient): LedgerTx {
+    return {
+      usage: async (key, now, since): Promise<Usage> => {
+        const { rows } = await c.query(
+          `SELECT
+             coalesce((SELECT array_agg(at ORDER BY at) FROM budget_spends
+                       WHERE key = $1 AND at > $2::bigint - ${MINUTE_MS} AND at <= $2), '{}') AS minute,
+             coalesce((SELECT sum(recipients) FROM budget_spends
+                       WHERE key = $1 AND at >= $3 AND at <= $2), 0)::bigint AS recipients,
+             (SELECT until FROM budget_pauses WHERE key = $1 AND until > $2) AS paused_until,
+             (SELECT reason FROM budget_pauses WHERE key = $1 AND until > $2) AS pause_reason`,
+          [key, now, since],
+        );
+        const r = rows[0]!;
+        return {
+          minute: (r.minute as string[]).map(Number),
+          recipients: Number(r.recipients),
+          pausedUntil: r.paused_until === null ? 0 : Number(r.paused_until),
+          pauseReason: (r.pause_reason as string | null) ?? '',
+        };
+      },
+      freedAt: async (key, now, windowMs, max, need) => {
+        // Walk the window oldest first with a running total: the first spend whose leaving
+        // makes room is the one to wait for.
+        const { rows } = await c.query(
+          `WITH w AS (
+             SELECT at, sum(recipients) OVER (ORDER BY at ROWS UNBOUNDED PRECEDING) AS gone,
+                    sum(recipients) OVER () AS total
+             FROM budget_spends WHERE key = $1 AND at > $2::bigint - $3::bigint AND at <= $2)
+           SELECT min(total) AS total, min(at) FILTER (WHERE total - gone + $5 <= $4) AS at FROM w`,
+          [key, now, windowMs, max, need],
+        );
+        const total = rows[0]?.total === null ? 0 : Number(rows[0]?.total);
+        if (total + need <= max) return now;
+        return rows[0]?.at === null ? now + windowMs : Number(rows[0]!.at) + windowMs;
+      },
+      spend: async (key, at, recipients) => {
+        const { rows } = await c.query(
+          'INSERT INTO budget_spends (key, at, recipients) VALUES ($1, $2, $3) RETURNING id',
+          [key, at, recipients],
+        );
+        if (at - this.#lastPurge > PURGE_EVERY_MS) {
+          this.#lastPurge = at;
+          await c.query('DELETE FROM budget_spends WHERE at <= $1', [at - LEDGER_HORIZON_MS]);
+          await c.query('DELETE FROM budget_pauses WHERE until <= $1', [at]);
+        }
+        return { key, id: rows[0]!.id as number };
+      },
+    };
+  }
+}
