@@ -53,6 +53,8 @@ export const RULES: readonly Rule[] = [
   { name: 'token-temporary', test: (f) => f.code === 'ETOKENTEMP', action: 'retry', category: 'token' },
   // No method of the route fits the message (too big or too many recipients for every one).
   { name: 'no-method-fits', test: (f) => f.code === 'ENOMETHOD', action: 'fail', category: 'too-large' },
+  // Every Graph slot of the app stayed taken by other nodes (scheduler/slots.ts): later.
+  { name: 'slots-busy', test: (f) => f.code === 'ESLOTWAIT', action: 'retry', category: 'concurrency' },
   // 432 4.3.2: more connections for the mailbox than Exchange allows (facts §2.3): fewer, later.
   {
     name: 'm365-concurrency',

@@ -4,9 +4,10 @@ import type { RouteConfig } from '../config/schema.ts';
 import { RelayError } from '../errors.ts';
 import { TokenProvider, type TokenResult } from '../oauth/token-provider.ts';
 import type { Logger } from '../observability/logger.ts';
+import { type ConcurrencySlots, LocalSlots } from '../scheduler/slots.ts';
 import { parseSize } from '../util/units.ts';
 import { CaptureTransport } from './capture.ts';
-import { GraphTransport } from './graph.ts';
+import { GRAPH_CONCURRENCY_PER_APP, GraphTransport } from './graph.ts';
 import { M365Transport } from './m365.ts';
 import { M365SubmissionTransport } from './m365-submission.ts';
 import { MxLookupTransport } from './mx-lookup.ts';
@@ -29,6 +30,9 @@ export interface SandboxEndpoint {
   caPem: string;
 }
 
+/** Graph slots of this process, for callers that bring none (one per delivery thread otherwise). */
+const processGraphSlots = new LocalSlots(GRAPH_CONCURRENCY_PER_APP);
+
 /** Builds the transport a route names. New kinds (Microsoft 365 methods) are added here. */
 export function createTransport(
   route: RouteConfig,
@@ -41,6 +45,8 @@ export function createTransport(
     dnsServers?: readonly string[];
     /** Token outcomes of the sandbox's demo app (the configured tenants report through `tokens`). */
     onToken?: (tenant: string, result: TokenResult) => void;
+    /** Graph's concurrent requests per app; one object for every transport (and node) that shares it. */
+    graphSlots?: ConcurrencySlots;
   },
 ): Transport {
   const t = route.transport;
@@ -91,12 +97,14 @@ export function createTransport(
           return new GraphTransport(
             {
               baseUrl: t.graph.baseUrl,
+              app: t.tenant,
               saveToSentItems: t.graph.saveToSentItems,
               mailbox: t.mailbox,
               caPem,
               sender,
             },
             tokens,
+            options.graphSlots ?? processGraphSlots,
           );
         }
         if (t.submission.auth === 'oauth' && !tokens)

@@ -1,7 +1,7 @@
 import { request } from 'node:https';
 
 import { SCOPES, type TokenProvider } from '../oauth/token-provider.ts';
-import { Semaphore } from '../util/semaphore.ts';
+import type { ConcurrencySlots } from '../scheduler/slots.ts';
 import { planLargeMessage, UPLOAD_CHUNK_BYTES } from './graph-large.ts';
 import { fitsOneRequest, prepareGraphMime, sendMailPath } from './graph-request.ts';
 import {
@@ -15,6 +15,8 @@ import type { OutboundMessage, SendResult, Transport } from './transport.ts';
 export interface GraphSettings {
   /** https://graph.microsoft.com, a national cloud's, or the sandbox's. */
   baseUrl: string;
+  /** The app registration (tenant entry) whose concurrency the requests count against. */
+  app: string;
   mailbox: string;
   caPem?: string;
   sender: SenderSettings;
@@ -67,18 +69,20 @@ export class GraphError extends Error {
  * graph-request.ts), 202 means accepted. MIME too big for one 4 MB request goes through a draft,
  * one upload session per attachment (ranges under 4 MB) and send (needs Mail.ReadWrite).
  */
-/** Graph allows four concurrent requests per app and mailbox (facts §5); a fifth gets 429. */
-const GRAPH_CONCURRENCY_PER_MAILBOX = 4;
+/** Graph allows four concurrent requests per app (facts §5); a fifth gets 429. */
+export const GRAPH_CONCURRENCY_PER_APP = 4;
 
 export class GraphTransport implements Transport {
   readonly kind = 'm365-graph';
   readonly #settings: GraphSettings;
   readonly #tokens: TokenProvider;
-  readonly #slots = new Map<string, Semaphore>();
+  readonly #slots: ConcurrencySlots;
 
-  constructor(settings: GraphSettings, tokens: TokenProvider) {
+  /** `slots`: shared by every transport of the process, and by every node when the queue is. */
+  constructor(settings: GraphSettings, tokens: TokenProvider, slots: ConcurrencySlots) {
     this.#settings = settings;
     this.#tokens = tokens;
+    this.#slots = slots;
   }
 
   senders(message: Pick<OutboundMessage, 'mailFrom' | 'mailbox'>): string[] {
@@ -87,11 +91,8 @@ export class GraphTransport implements Transport {
 
   async send(message: OutboundMessage): Promise<SendResult> {
     const sender = decideSender(this.#settings.sender, message.mailFrom, message.body, message.mailbox);
-    const key = sender.mailbox.toLowerCase();
-    let slots = this.#slots.get(key);
-    if (!slots) this.#slots.set(key, (slots = new Semaphore(GRAPH_CONCURRENCY_PER_MAILBOX)));
     // One slot for the whole send: a large message's draft, uploads and send run one after another.
-    return slots.run(() => this.#send(message, sender));
+    return this.#slots.run(`graph:${this.#settings.app}`, () => this.#send(message, sender));
   }
 
   async #send(message: OutboundMessage, sender: SenderDecision): Promise<SendResult> {

@@ -6,7 +6,9 @@ import type { TokenResult } from '../oauth/token-provider.ts';
 import { type RelayEventName, RelayEvents } from '../observability/events.ts';
 import { createLogger } from '../observability/logger.ts';
 import { openStore } from '../queue/open.ts';
+import { LocalSlots, SharedSlots } from '../scheduler/slots.ts';
 import { createTransport, type SandboxEndpoint } from './factory.ts';
+import { GRAPH_CONCURRENCY_PER_APP } from './graph.ts';
 import type { Transport } from './transport.ts';
 import { DeliveryWorker } from './worker.ts';
 
@@ -51,6 +53,11 @@ const onToken = (tenant: string, r: TokenResult) =>
     message: r.ok ? null : r.message,
   });
 const { tokens, caPemFor } = tokenProvidersFromConfig(config, onToken);
+// Graph's four requests at once per app hold for the whole cluster when the queue is shared.
+const ledger = store.ledger();
+const graphSlots = ledger.shared
+  ? new SharedSlots(ledger, GRAPH_CONCURRENCY_PER_APP)
+  : new LocalSlots(GRAPH_CONCURRENCY_PER_APP);
 for (const [name, route] of Object.entries(config.routes)) {
   transports.set(
     name,
@@ -62,6 +69,7 @@ for (const [name, route] of Object.entries(config.routes)) {
       tokens,
       caPemFor,
       onToken,
+      graphSlots,
     }),
   );
 }

@@ -40,7 +40,15 @@ export interface SpendRef {
   id: number;
 }
 
+/** A concurrency slot held by one request; freeSlot() gives it back. */
+export interface SlotRef {
+  key: string;
+  id: number;
+}
+
 export interface BudgetLedger {
+  /** True when other nodes count through the same ledger (a shared database). */
+  readonly shared: boolean;
   /**
    * Runs `fn` with `keys` held: no other caller (on this node or, for a shared ledger, on any
    * node) reads or spends them until it returns, so check-then-spend cannot overshoot.
@@ -55,6 +63,15 @@ export interface BudgetLedger {
    * behind Exchange's, never ahead of it. Needs no lock: a later time only ever counts more.
    */
   restamp(spends: readonly SpendRef[], at: number): Promise<void>;
+  /**
+   * Takes one of `limit` slots of `key` (concurrent requests, across every node sharing the
+   * ledger), held until freeSlot() or for `leaseMs` at most, so a node that dies holding one
+   * frees it then; null when all are taken.
+   */
+  takeSlot(key: string, limit: number, now: number, leaseMs: number): Promise<SlotRef | null>;
+  /** Keeps a slot held until `until` (a long request renews it while it runs). */
+  extendSlot(slot: SlotRef, until: number): Promise<void>;
+  freeSlot(slot: SlotRef): Promise<void>;
 }
 
 /** Recipients spent in the window, oldest first, and the time the window frees `need` of them. */
@@ -96,7 +113,10 @@ interface Entry {
  * worth (Exchange then carries messages over rather than refusing them).
  */
 export class MemoryLedger implements BudgetLedger {
+  readonly shared = false;
   readonly #entries = new Map<string, Entry>();
+  /** Slot id → lease end, per key. */
+  readonly #slots = new Map<string, Map<number, number>>();
   #tail: Promise<unknown> = Promise.resolve();
   #nextId = 1;
 
@@ -133,6 +153,25 @@ export class MemoryLedger implements BudgetLedger {
       spend.at = at;
       insertInOrder(e.spends, spend);
     }
+  }
+
+  async takeSlot(key: string, limit: number, now: number, leaseMs: number): Promise<SlotRef | null> {
+    let held = this.#slots.get(key);
+    if (!held) this.#slots.set(key, (held = new Map()));
+    for (const [id, until] of held) if (until <= now) held.delete(id);
+    if (held.size >= limit) return null;
+    const id = this.#nextId++;
+    held.set(id, now + leaseMs);
+    return { key, id };
+  }
+
+  async extendSlot(slot: SlotRef, until: number): Promise<void> {
+    const held = this.#slots.get(slot.key);
+    if (held?.has(slot.id)) held.set(slot.id, until);
+  }
+
+  async freeSlot(slot: SlotRef): Promise<void> {
+    this.#slots.get(slot.key)?.delete(slot.id);
   }
 
   #tx(made: { entry: Entry; spend: Spend }[]): LedgerTx {

@@ -94,6 +94,23 @@ export function ledgerContract(factory: LedgerFactory): void {
     assert.equal(u.recipients, 2);
   });
 
+  it('slots: at most `limit` held at once, even when asked together; freed, extended and expired', async (l) => {
+    const asked = await Promise.all(Array.from({ length: 10 }, () => l.takeSlot('graph:app', 4, T0, 30_000)));
+    const held = asked.filter((x) => x !== null);
+    assert.equal(held.length, 4);
+    assert.equal(await l.takeSlot('graph:app', 4, T0, 30_000), null);
+    assert.ok(await l.takeSlot('graph:other', 4, T0, 30_000), 'each key has its own slots');
+    await l.freeSlot(held[0]!);
+    const again = await l.takeSlot('graph:app', 4, T0 + 1, 30_000);
+    assert.ok(again, 'a freed slot can be taken');
+    await l.extendSlot(held[1]!, T0 + 120_000);
+    // Two leases end at T0 + 30 s (a node that died holding them); the extended one and the
+    // one taken a millisecond later still hold.
+    assert.ok(await l.takeSlot('graph:app', 4, T0 + 30_000, 30_000));
+    assert.ok(await l.takeSlot('graph:app', 4, T0 + 30_000, 30_000));
+    assert.equal(await l.takeSlot('graph:app', 4, T0 + 30_000, 30_000), null);
+  });
+
   it('a caller that fails spends nothing, and the keys are free again', async (l) => {
     await assert.rejects(
       l.withKeys(['f'], async (tx) => {

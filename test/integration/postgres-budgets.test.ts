@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { after, test, type TestContext } from 'node:test';
 
 import nodemailer from 'nodemailer';
 import pgClient from 'pg';
 
-import { startSandbox } from '../../src/sandbox/index.ts';
+import { type Sandbox, startSandbox } from '../../src/sandbox/index.ts';
 import { DEMO } from '../../src/sandbox/tenant.ts';
 import { type ChildRelay, startChildRelay, writeConfig } from '../helpers/child-relay.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
@@ -32,53 +32,16 @@ test('three nodes on one database share a mailbox budget: at most 30 messages a 
   const url = await pg.database();
   const dir = tempDir('bh-budget-nodes-');
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const ca = join(dir, 'sandbox-ca.pem');
-  writeFileSync(ca, sb.caPem);
-  const nodes: ChildRelay[] = [];
-  for (let n = 0; n < NODES; n++) {
-    const nodeDir = join(dir, `node-${n}`);
-    const relay = await startChildRelay(
-      writeConfig(mkdirp(nodeDir), {
-        relay: { dataDir: join(nodeDir, 'data'), hostname: `node-${n}.test` },
-        listeners: [{ host: '127.0.0.1', port: 0 }],
-        store: { kind: 'postgres', url },
-        microsoft365: {
-          tenants: {
-            contoso: {
-              tenantId: DEMO.tenantId,
-              clientId: DEMO.clientId,
-              clientSecret: DEMO.clientSecret,
-              authorityHost: sb.http.url,
-              ca,
-            },
-          },
-        },
-        routes: {
-          default: {
-            transport: {
-              kind: 'm365',
-              tenant: 'contoso',
-              mailbox: 'scanner@contoso.com',
-              methods: ['submission'],
-              // Exchange allows three connections per mailbox: one per node.
-              submission: {
-                host: '127.0.0.1',
-                port: sb.submission.port,
-                servername: 'smtp.office365.com',
-                maxConnections: 1,
-              },
-            },
-          },
-        },
-        delivery: { retrySchedule: '5s', pollInterval: '1s' },
-        bounces: { enabled: false },
-        log: { level: 'info', format: 'json' },
-      }),
-      150_000,
-    );
-    t.after(() => relay.child.kill('SIGKILL'));
-    nodes.push(relay);
-  }
+  const nodes = await startNodes(t, sb, url, dir, {
+    methods: ['submission'],
+    // Exchange allows three connections per mailbox: one per node.
+    submission: {
+      host: '127.0.0.1',
+      port: sb.submission.port,
+      servername: 'smtp.office365.com',
+      maxConnections: 1,
+    },
+  });
 
   const started = Date.now();
   for (let i = 0; i < MESSAGES; i++) {
@@ -136,7 +99,114 @@ test('three nodes on one database share a mailbox budget: at most 30 messages a 
   assert.ok(delivering >= 2, `deliveries spread over the nodes (${delivering} of ${NODES} delivered)`);
 });
 
+/** NODES relay processes on one database, each sending through the sandbox tenant by `methods`. */
+async function startNodes(
+  t: TestContext,
+  sb: Sandbox,
+  url: string,
+  dir: string,
+  transport: Record<string, unknown>,
+): Promise<ChildRelay[]> {
+  const ca = join(dir, 'sandbox-ca.pem');
+  writeFileSync(ca, sb.caPem);
+  const nodes: ChildRelay[] = [];
+  for (let n = 0; n < NODES; n++) {
+    const nodeDir = mkdirp(join(dir, `node-${n}`));
+    const relay = await startChildRelay(
+      writeConfig(nodeDir, {
+        relay: { dataDir: join(nodeDir, 'data'), hostname: `node-${n}.test` },
+        listeners: [{ host: '127.0.0.1', port: 0 }],
+        store: { kind: 'postgres', url },
+        microsoft365: {
+          tenants: {
+            contoso: {
+              tenantId: DEMO.tenantId,
+              clientId: DEMO.clientId,
+              clientSecret: DEMO.clientSecret,
+              authorityHost: sb.http.url,
+              ca,
+            },
+          },
+        },
+        routes: {
+          default: {
+            transport: {
+              kind: 'm365',
+              tenant: 'contoso',
+              mailbox: 'scanner@contoso.com',
+              graph: { baseUrl: sb.http.url, saveToSentItems: true },
+              ...transport,
+            },
+          },
+        },
+        delivery: { retrySchedule: '5s', pollInterval: '1s' },
+        bounces: { enabled: false },
+        log: { level: 'info', format: 'json' },
+      }),
+      150_000,
+    );
+    t.after(() => relay.child.kill('SIGKILL'));
+    nodes.push(relay);
+  }
+  return nodes;
+}
+
 function mkdirp(path: string): string {
   mkdirSync(path, { recursive: true });
   return path;
 }
+
+/**
+ * Graph takes four requests at once per app (facts §5; the sandbox answers a fifth with 429).
+ * Three nodes, each of which alone would send four, send twelve slow requests together: with
+ * the slots counted in the shared database no request is ever refused.
+ */
+test('three nodes share Graph concurrency: twelve slow sends at once, never more than four in flight, no 429', async (t) => {
+  const sb = await startSandbox();
+  t.after(() => sb.stop());
+  sb.faults.graphDelayMs = 400;
+  const url = await pg.database();
+  const dir = tempDir('bh-graph-nodes-');
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const nodes = await startNodes(t, sb, url, dir, { methods: ['graph'] });
+  await Promise.all(
+    Array.from({ length: 12 }, async (_, i) => {
+      const device = nodemailer.createTransport({
+        host: '127.0.0.1',
+        port: nodes[i % NODES]!.port,
+        ignoreTLS: true,
+      });
+      try {
+        await device.sendMail({
+          from: 'scanner@contoso.com',
+          to: 'alice@contoso.com',
+          subject: `g${i}`,
+          messageId: `<graph-${i}@mfp>`,
+          text: 'x',
+        });
+      } finally {
+        device.close();
+      }
+    }),
+  );
+  await waitFor(
+    () => sb.state.folder('alice@contoso.com', 'Inbox').length >= 12,
+    'all twelve delivered',
+    60_000,
+  );
+  const db = new pgClient.Client({ connectionString: url });
+  await db.connect();
+  t.after(() => db.end());
+  const refused = await db.query(`SELECT reply FROM attempts WHERE outcome <> 'delivered'`);
+  assert.deepEqual(
+    refused.rows.map((r) => r.reply),
+    [],
+    'no attempt was refused (no 429)',
+  );
+  assert.equal(new Set(sb.state.folder('alice@contoso.com', 'Inbox').map((m) => m.messageId)).size, 12);
+  assert.equal(
+    (await db.query('SELECT count(*)::int AS n FROM budget_slots')).rows[0].n,
+    0,
+    'every slot given back',
+  );
+});

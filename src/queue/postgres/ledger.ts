@@ -5,6 +5,7 @@ import {
   LEDGER_HORIZON_MS,
   type LedgerTx,
   MINUTE_MS,
+  type SlotRef,
   type SpendRef,
   type Usage,
 } from '../../scheduler/ledger.ts';
@@ -27,6 +28,7 @@ const PURGE_EVERY_MS = 5 * MINUTE_MS;
  * their clocks should agree (NTP); a skew of s seconds widens a minute window by s.
  */
 export class PostgresLedger implements BudgetLedger {
+  readonly shared = true;
   readonly #pool: Pool;
   #lastPurge = 0;
 
@@ -57,6 +59,29 @@ export class PostgresLedger implements BudgetLedger {
       spends.map((s) => s.id),
       at,
     ]);
+  }
+
+  takeSlot(key: string, limit: number, now: number, leaseMs: number): Promise<SlotRef | null> {
+    return inTransaction(this.#pool, async (c) => {
+      await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, `slot:${key}`]);
+      // A slot whose holder died (no freeSlot) ends with its lease.
+      await c.query('DELETE FROM budget_slots WHERE key = $1 AND until <= $2', [key, now]);
+      const { rows } = await c.query(
+        `INSERT INTO budget_slots (key, until)
+         SELECT $1, $2 WHERE (SELECT count(*) FROM budget_slots WHERE key = $1) < $3
+         RETURNING id`,
+        [key, now + leaseMs, limit],
+      );
+      return rows[0] ? { key, id: rows[0].id as number } : null;
+    });
+  }
+
+  async extendSlot(slot: SlotRef, until: number): Promise<void> {
+    await this.#pool.query('UPDATE budget_slots SET until = $2 WHERE id = $1', [slot.id, until]);
+  }
+
+  async freeSlot(slot: SlotRef): Promise<void> {
+    await this.#pool.query('DELETE FROM budget_slots WHERE id = $1', [slot.id]);
   }
 
   #tx(c: PoolClient): LedgerTx {

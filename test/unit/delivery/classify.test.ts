@@ -7,6 +7,13 @@ import { GraphError } from '../../../src/delivery/graph.ts';
 /** One case per rule row: the input, and the rule that must decide it. */
 const CASES: { rule: string; input: Parameters<typeof classifyFailure>[0] }[] = [
   {
+    rule: 'slots-busy',
+    input: {
+      code: 'ESLOTWAIT',
+      message: 'all 4 concurrent graph:contoso requests stayed taken by other nodes',
+    },
+  },
+  {
     rule: 'm365-concurrency',
     input: { responseCode: 432, response: '432 4.3.2 Concurrent connections limit exceeded.' },
   },
