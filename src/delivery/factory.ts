@@ -4,7 +4,8 @@ import type { RouteConfig } from '../config/schema.ts';
 import { RelayError } from '../errors.ts';
 import { TokenProvider, type TokenResult } from '../oauth/token-provider.ts';
 import type { Logger } from '../observability/logger.ts';
-import { type ConcurrencySlots, LocalSlots } from '../scheduler/slots.ts';
+import type { BudgetLedger } from '../scheduler/ledger.ts';
+import { type ConcurrencySlots, LocalSlots, SharedSlots } from '../scheduler/slots.ts';
 import { parseSize } from '../util/units.ts';
 import { CaptureTransport } from './capture.ts';
 import { GRAPH_CONCURRENCY_PER_APP, GraphTransport } from './graph.ts';
@@ -47,6 +48,11 @@ export function createTransport(
     onToken?: (tenant: string, result: TokenResult) => void;
     /** Graph's concurrent requests per app; one object for every transport (and node) that shares it. */
     graphSlots?: ConcurrencySlots;
+    /**
+     * A ledger other nodes share: submission connections per mailbox are then counted across
+     * the nodes (a connection per message, held in a shared slot).
+     */
+    sharedLedger?: BudgetLedger;
   },
 ): Transport {
   const t = route.transport;
@@ -121,7 +127,13 @@ export function createTransport(
             caPem,
             sender,
           },
-          { tokens: t.submission.auth === 'oauth' ? tokens : null, log: options.log },
+          {
+            tokens: t.submission.auth === 'oauth' ? tokens : null,
+            log: options.log,
+            ...(options.sharedLedger
+              ? { connections: new SharedSlots(options.sharedLedger, t.submission.maxConnections) }
+              : {}),
+          },
         );
       });
       return methods.length === 1 ? methods[0]! : new M365Transport(methods);

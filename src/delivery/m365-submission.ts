@@ -2,6 +2,7 @@ import nodemailer, { type SendMailOptions, type SMTPPoolOptions, type Transporte
 
 import { SCOPES, TokenError, type TokenProvider } from '../oauth/token-provider.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { ConcurrencySlots } from '../scheduler/slots.ts';
 import { candidateMailboxes, decideSender, type SenderSettings } from './sender-identity.ts';
 import {
   type OutboundMessage,
@@ -39,9 +40,20 @@ export class M365SubmissionTransport implements Transport {
   readonly #settings: SubmissionSettings;
   readonly #tokens: TokenProvider | null;
   readonly #upstream: string;
+  readonly #connections: ConcurrencySlots | null;
 
-  constructor(settings: SubmissionSettings, deps: { tokens: TokenProvider | null; log: Logger }) {
+  /**
+   * `connections`: slots counted with other nodes. Exchange counts open connections, idle ones
+   * included, so with several nodes each message then gets a connection of its own, opened and
+   * closed inside its slot; no node keeps one open that another node's three would exceed. A
+   * mailbox sends at most 30 messages a minute, so the handshakes this costs are few.
+   */
+  constructor(
+    settings: SubmissionSettings,
+    deps: { tokens: TokenProvider | null; log: Logger; connections?: ConcurrencySlots },
+  ) {
     this.#tokens = deps.tokens;
+    this.#connections = deps.connections ?? null;
     this.#upstream = `${settings.host}:${settings.port}`;
     if (settings.auth === 'basic')
       deps.log.warn(
@@ -61,8 +73,9 @@ export class M365SubmissionTransport implements Transport {
     if (existing) return existing;
     const settings = this.#settings;
     const tokens = this.#tokens;
+    const pooled = this.#connections === null;
     existing = nodemailer.createTransport({
-      pool: true,
+      pool: pooled,
       host: settings.host,
       port: settings.port,
       secure: false,
@@ -74,8 +87,7 @@ export class M365SubmissionTransport implements Transport {
         minVersion: 'TLSv1.2',
         rejectUnauthorized: true,
       },
-      maxConnections: settings.maxConnections,
-      maxMessages: 100,
+      ...(pooled ? { maxConnections: settings.maxConnections, maxMessages: 100 } : {}),
       logger: false,
       auth:
         settings.auth === 'oauth'
@@ -95,7 +107,7 @@ export class M365SubmissionTransport implements Transport {
               },
             }
           : { user: mailbox, pass: settings.password },
-    } as SMTPPoolOptions & { pool: true });
+    } as SMTPPoolOptions & { pool: boolean });
     this.#transporters.set(mailbox, existing);
     return existing;
   }
@@ -128,11 +140,16 @@ export class M365SubmissionTransport implements Transport {
 
   async #send(message: OutboundMessage): Promise<SendResult> {
     const sender = decideSender(this.#settings.sender, message.mailFrom, message.body, message.mailbox);
-    try {
-      const info = (await this.#transporterFor(sender.mailbox).sendMail({
+    const transporter = this.#transporterFor(sender.mailbox);
+    const sendMail = async () =>
+      (await transporter.sendMail({
         envelope: { from: sender.mailFrom, to: message.recipients.map((r) => r.address) },
         raw: sender.body,
       } as SendMailOptions)) as unknown as SmtpSentInfo;
+    try {
+      const info = this.#connections
+        ? await this.#connections.run(`smtp:${sender.mailbox.toLowerCase()}`, sendMail)
+        : await sendMail();
       const recipients = recipientReplies(message, info);
       return { upstream: this.#upstream, recipients };
     } catch (err) {

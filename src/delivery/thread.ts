@@ -70,6 +70,7 @@ for (const [name, route] of Object.entries(config.routes)) {
       caPemFor,
       onToken,
       graphSlots,
+      ...(ledger.shared ? { sharedLedger: ledger } : {}),
     }),
   );
 }

@@ -22,10 +22,12 @@ export class LocalSlots implements ConcurrencySlots {
   }
 }
 
+const MAX_POLL_MS = 1000;
+
 export interface SharedSlotOptions {
   /** A slot's lease, renewed every third of it while its request runs; a dead node's slot ends with it. */
   leaseMs?: number;
-  /** Pause between looks when every slot is taken (with jitter, so nodes do not ask in step). */
+  /** First pause between looks when every slot is taken, doubling (with jitter, so nodes do not ask in step). */
   pollMs?: number;
   /** Longest wait for a slot; then the send fails with ESLOTWAIT and is retried later. */
   maxWaitMs?: number;
@@ -76,6 +78,7 @@ export class SharedSlots implements ConcurrencySlots {
 
   async #take(key: string): Promise<SlotRef> {
     const deadline = this.#now() + this.#maxWaitMs;
+    let pauseMs = this.#pollMs;
     for (;;) {
       const slot = await this.#ledger.takeSlot(key, this.#limit, this.#now(), this.#leaseMs);
       if (slot) return slot;
@@ -86,7 +89,9 @@ export class SharedSlots implements ConcurrencySlots {
           ),
           { code: 'ESLOTWAIT' },
         );
-      await new Promise((r) => setTimeout(r, this.#pollMs * (0.5 + Math.random())));
+      await new Promise((r) => setTimeout(r, pauseMs * (0.5 + Math.random())));
+      // Waiters back off to a look a second at most, so a crowd of them stays cheap.
+      pauseMs = Math.min(pauseMs * 2, MAX_POLL_MS);
     }
   }
 }
