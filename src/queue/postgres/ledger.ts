@@ -9,6 +9,7 @@ import {
   type SpendRef,
   type Usage,
 } from '../../scheduler/ledger.ts';
+import * as SQL from './sql/index.ts';
 import { inTransaction } from './tx.ts';
 
 /**
@@ -38,65 +39,42 @@ export class PostgresLedger implements BudgetLedger {
 
   withKeys<T>(keys: readonly string[], fn: (tx: LedgerTx) => Promise<T>): Promise<T> {
     return inTransaction(this.#pool, async (c) => {
-      for (const key of [...new Set(keys)].sort())
-        await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, key]);
+      for (const key of [...new Set(keys)].sort()) await c.query(SQL.lockBudgetKey, [LOCK_CLASS, key]);
       return fn(this.#tx(c));
     });
   }
 
   async pause(key: string, until: number, reason: string): Promise<void> {
-    await this.#pool.query(
-      `INSERT INTO budget_pauses (key, until, reason) VALUES ($1, $2, $3)
-       ON CONFLICT (key) DO UPDATE SET until = EXCLUDED.until, reason = EXCLUDED.reason
-       WHERE budget_pauses.until < EXCLUDED.until`,
-      [key, until, reason],
-    );
+    await this.#pool.query(SQL.upsertPause, [key, until, reason]);
   }
 
   async restamp(spends: readonly SpendRef[], at: number): Promise<void> {
     if (spends.length === 0) return;
-    await this.#pool.query('UPDATE budget_spends SET at = $2 WHERE id = ANY($1::bigint[]) AND at < $2', [
-      spends.map((s) => s.id),
-      at,
-    ]);
+    await this.#pool.query(SQL.restampSpends, [spends.map((s) => s.id), at]);
   }
 
   takeSlot(key: string, limit: number, now: number, leaseMs: number): Promise<SlotRef | null> {
     return inTransaction(this.#pool, async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, `slot:${key}`]);
+      await c.query(SQL.lockBudgetKey, [LOCK_CLASS, `slot:${key}`]);
       // A slot whose holder died (no freeSlot) ends with its lease.
-      await c.query('DELETE FROM budget_slots WHERE key = $1 AND until <= $2', [key, now]);
-      const { rows } = await c.query(
-        `INSERT INTO budget_slots (key, until)
-         SELECT $1, $2 WHERE (SELECT count(*) FROM budget_slots WHERE key = $1) < $3
-         RETURNING id`,
-        [key, now + leaseMs, limit],
-      );
+      await c.query(SQL.expireSlots, [key, now]);
+      const { rows } = await c.query(SQL.takeSlot, [key, now + leaseMs, limit]);
       return rows[0] ? { key, id: rows[0].id as number } : null;
     });
   }
 
   async extendSlot(slot: SlotRef, until: number): Promise<void> {
-    await this.#pool.query('UPDATE budget_slots SET until = $2 WHERE id = $1', [slot.id, until]);
+    await this.#pool.query(SQL.extendSlot, [slot.id, until]);
   }
 
   async freeSlot(slot: SlotRef): Promise<void> {
-    await this.#pool.query('DELETE FROM budget_slots WHERE id = $1', [slot.id]);
+    await this.#pool.query(SQL.freeSlot, [slot.id]);
   }
 
   #tx(c: PoolClient): LedgerTx {
     return {
       usage: async (key, now, since): Promise<Usage> => {
-        const { rows } = await c.query(
-          `SELECT
-             coalesce((SELECT array_agg(at ORDER BY at) FROM budget_spends
-                       WHERE key = $1 AND at > $2::bigint - ${MINUTE_MS} AND at <= $2), '{}') AS minute,
-             coalesce((SELECT sum(recipients) FROM budget_spends
-                       WHERE key = $1 AND at >= $3 AND at <= $2), 0)::bigint AS recipients,
-             (SELECT until FROM budget_pauses WHERE key = $1 AND until > $2) AS paused_until,
-             (SELECT reason FROM budget_pauses WHERE key = $1 AND until > $2) AS pause_reason`,
-          [key, now, since],
-        );
+        const { rows } = await c.query(SQL.budgetUsage, [key, now, since]);
         const r = rows[0]!;
         return {
           minute: (r.minute as string[]).map(Number),
@@ -108,27 +86,17 @@ export class PostgresLedger implements BudgetLedger {
       freedAt: async (key, now, windowMs, max, need) => {
         // Walk the window oldest first with a running total: the first spend whose leaving
         // makes room is the one to wait for.
-        const { rows } = await c.query(
-          `WITH w AS (
-             SELECT at, sum(recipients) OVER (ORDER BY at ROWS UNBOUNDED PRECEDING) AS gone,
-                    sum(recipients) OVER () AS total
-             FROM budget_spends WHERE key = $1 AND at > $2::bigint - $3::bigint AND at <= $2)
-           SELECT min(total) AS total, min(at) FILTER (WHERE total - gone + $5 <= $4) AS at FROM w`,
-          [key, now, windowMs, max, need],
-        );
+        const { rows } = await c.query(SQL.budgetFreedAt, [key, now, windowMs, max, need]);
         const total = rows[0]?.total === null ? 0 : Number(rows[0]?.total);
         if (total + need <= max) return now;
         return rows[0]?.at === null ? now + windowMs : Number(rows[0]!.at) + windowMs;
       },
       spend: async (key, at, recipients) => {
-        const { rows } = await c.query(
-          'INSERT INTO budget_spends (key, at, recipients) VALUES ($1, $2, $3) RETURNING id',
-          [key, at, recipients],
-        );
+        const { rows } = await c.query(SQL.insertSpend, [key, at, recipients]);
         if (at - this.#lastPurge > PURGE_EVERY_MS) {
           this.#lastPurge = at;
-          await c.query('DELETE FROM budget_spends WHERE at <= $1', [at - LEDGER_HORIZON_MS]);
-          await c.query('DELETE FROM budget_pauses WHERE until <= $1', [at]);
+          await c.query(SQL.purgeSpends, [at - LEDGER_HORIZON_MS]);
+          await c.query(SQL.purgePauses, [at]);
         }
         return { key, id: rows[0]!.id as number };
       },

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Pool } from 'pg';
 
 import { RelayError } from '../../errors.ts';
+import * as SQL from './sql/index.ts';
 
 const DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 /** The oldest PostgreSQL the SQL here is written for (SKIP LOCKED, JSONB, RETURNING). */
@@ -17,21 +18,16 @@ const MIN_SERVER_VERSION = 130000;
 export async function migratePostgres(pool: Pool): Promise<number> {
   const client = await pool.connect();
   try {
-    const version = Number((await client.query<{ v: string }>('SHOW server_version_num')).rows[0]!.v);
+    const version = Number((await client.query<{ v: string }>(SQL.serverVersion)).rows[0]!.v);
     if (version < MIN_SERVER_VERSION)
       throw new RelayError(
         'ERELAY_STORE_MIGRATION',
         `PostgreSQL ${Math.floor(version / 10000)} is too old: Bridgehead needs 13 or newer`,
       );
-    await client.query('SELECT pg_advisory_lock(727274)');
+    await client.query(SQL.lockMigrations);
     try {
-      await client.query(
-        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())',
-      );
-      const current = Number(
-        (await client.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations')).rows[0]!
-          .v ?? 0,
-      );
+      await client.query(SQL.createSchemaMigrations);
+      const current = Number((await client.query<{ v: number | null }>(SQL.schemaVersion)).rows[0]!.v ?? 0);
       const files = readdirSync(DIR)
         .filter((f) => /^\d{4}_[a-z0-9_]+\.sql$/.test(f))
         .sort();
@@ -47,7 +43,7 @@ export async function migratePostgres(pool: Pool): Promise<number> {
         await client.query('BEGIN');
         try {
           await client.query(readFileSync(`${DIR}/${f}`, 'utf8'));
-          await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [v]);
+          await client.query(SQL.recordMigration, [v]);
           await client.query('COMMIT');
         } catch (err) {
           await client.query('ROLLBACK');
@@ -58,7 +54,7 @@ export async function migratePostgres(pool: Pool): Promise<number> {
       }
       return Math.max(current, latest);
     } finally {
-      await client.query('SELECT pg_advisory_unlock(727274)');
+      await client.query(SQL.unlockMigrations);
     }
   } finally {
     client.release();

@@ -21,6 +21,7 @@ import type {
 } from '../store.ts';
 import { PostgresLedger } from './ledger.ts';
 import { migratePostgres } from './migrate.ts';
+import * as SQL from './sql/index.ts';
 import { PostgresTrace } from './trace.ts';
 import { inTransaction } from './tx.ts';
 
@@ -78,10 +79,7 @@ export class PostgresQueueStore implements QueueStore {
     pool.on('error', () => undefined);
     try {
       await migratePostgres(pool);
-      if (options.recoverLeases)
-        await pool.query(
-          'UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL',
-        );
+      if (options.recoverLeases) await pool.query(SQL.recoverLeases);
     } catch (err) {
       await pool.end();
       if (err instanceof RelayError) throw err;
@@ -102,40 +100,31 @@ export class PostgresQueueStore implements QueueStore {
     if (this.#closed) throw new RelayError('ERELAY_STORE_UNAVAILABLE', 'the queue store is closed');
     try {
       await this.#tx(async (c) => {
-        await c.query(
-          `INSERT INTO messages (id, received_at, mail_from, dsn_ret, dsn_envid, smtputf8, body_type, client_json, route,
-             message_id_header, size, state, next_attempt_at, expires_at, dedup_key)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', $2, $12, $13)`,
-          [
-            m.id,
-            m.receivedAt,
-            m.mailFrom,
-            m.dsn.ret,
-            m.dsn.envid,
-            m.smtputf8,
-            m.bodyType,
-            JSON.stringify(m.client),
-            m.route,
-            m.messageIdHeader,
-            m.body.length,
-            m.expiresAt,
-            m.dedupKey ?? null,
-          ],
-        );
-        await c.query('INSERT INTO bodies (message_id, data) VALUES ($1, $2)', [m.id, m.body]);
+        await c.query(SQL.insertMessage, [
+          m.id,
+          m.receivedAt,
+          m.mailFrom,
+          m.dsn.ret,
+          m.dsn.envid,
+          m.smtputf8,
+          m.bodyType,
+          JSON.stringify(m.client),
+          m.route,
+          m.messageIdHeader,
+          m.body.length,
+          m.expiresAt,
+          m.dedupKey ?? null,
+        ]);
+        await c.query(SQL.insertBody, [m.id, m.body]);
         // Delivered to listeners on every node when this transaction commits.
-        await c.query(`SELECT pg_notify('${CHANNEL}', $1)`, [m.route]);
-        await c.query(
-          `INSERT INTO recipients (message_id, address, notify, orcpt, state, updated_at)
-           SELECT $1, a, n, o, 'queued', $2 FROM unnest($3::text[], $4::text[], $5::text[]) AS t(a, n, o)`,
-          [
-            m.id,
-            m.receivedAt,
-            m.recipients.map((r) => r.address),
-            m.recipients.map((r) => (r.notify ? r.notify.join(',') : null)),
-            m.recipients.map((r) => r.orcpt),
-          ],
-        );
+        await c.query(SQL.notifyQueued, [m.route]);
+        await c.query(SQL.insertRecipients, [
+          m.id,
+          m.receivedAt,
+          m.recipients.map((r) => r.address),
+          m.recipients.map((r) => (r.notify ? r.notify.join(',') : null)),
+          m.recipients.map((r) => r.orcpt),
+        ]);
       });
     } catch (err) {
       throw new RelayError('ERELAY_STORE_UNAVAILABLE', `queue write failed: ${(err as Error).message}`, {
@@ -145,19 +134,13 @@ export class PostgresQueueStore implements QueueStore {
   }
 
   async claimDue(owner: string, o: ClaimOptions): Promise<ClaimedMessage[]> {
-    const routes = o.routes ? 'AND route = ANY($5::text[])' : '';
-    const { rows } = await this.#pool.query(
-      `UPDATE messages SET lease_owner = $1, lease_until = $2
-       WHERE id IN (SELECT id FROM messages
-                    WHERE state = 'active' AND NOT held AND next_attempt_at <= $3
-                      AND (lease_until IS NULL OR lease_until < $3) ${routes}
-                    ORDER BY next_attempt_at, received_at LIMIT $4
-                    FOR UPDATE SKIP LOCKED)
-       RETURNING *`,
-      o.routes
-        ? [owner, o.now + o.leaseMs, o.now, o.limit, o.routes]
-        : [owner, o.now + o.leaseMs, o.now, o.limit],
-    );
+    const { rows } = await this.#pool.query(SQL.claimDue, [
+      owner,
+      o.now + o.leaseMs,
+      o.now,
+      o.limit,
+      o.routes ?? null,
+    ]);
     const messages = await this.#withRecipients(rows);
     return messages
       .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || a.receivedAt - b.receivedAt)
@@ -165,100 +148,68 @@ export class PostgresQueueStore implements QueueStore {
   }
 
   async readBody(id: string): Promise<Buffer> {
-    const { rows } = await this.#pool.query('SELECT data FROM bodies WHERE message_id = $1', [id]);
+    const { rows } = await this.#pool.query(SQL.readBody, [id]);
     if (!rows[0]) throw new RelayError('ERELAY_MESSAGE_NOT_FOUND', `no body stored for message ${id}`);
     return rows[0].data as Buffer;
   }
 
   async recordAttempt(report: AttemptReport): Promise<void> {
     await this.#tx(async (c) => {
-      const lease = await c.query('SELECT lease_owner FROM messages WHERE id = $1 FOR UPDATE', [
-        report.messageId,
-      ]);
+      const lease = await c.query(SQL.lockLease, [report.messageId]);
       // A node whose lease expired and was taken over must not overwrite the new owner's work.
       if (!lease.rows[0] || lease.rows[0].lease_owner !== report.owner) return;
       const now = report.startedAt + report.durationMs;
       for (const r of report.results) {
-        await c.query(
-          `INSERT INTO attempts (message_id, recipient_id, started_at, duration_ms, transport, upstream, outcome, reply, category)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-          [
-            report.messageId,
-            r.recipientId,
-            report.startedAt,
-            report.durationMs,
-            report.transport,
-            report.upstream,
-            r.outcome,
-            r.reply,
-            r.category,
-          ],
-        );
-        await c.query(
-          'UPDATE recipients SET state = $1, attempts = attempts + 1, last_reply = $2, updated_at = $3 WHERE id = $4 AND message_id = $5',
-          [r.outcome, r.reply, now, r.recipientId, report.messageId],
-        );
+        await c.query(SQL.insertAttempt, [
+          report.messageId,
+          r.recipientId,
+          report.startedAt,
+          report.durationMs,
+          report.transport,
+          report.upstream,
+          r.outcome,
+          r.reply,
+          r.category,
+        ]);
+        await c.query(SQL.updateRecipient, [r.outcome, r.reply, now, r.recipientId, report.messageId]);
       }
       const lastReply = report.results.at(-1)?.reply ?? null;
-      const pending = await c.query(
-        `SELECT count(*)::int AS n FROM recipients WHERE message_id = $1 AND state IN ('queued', 'deferred')`,
-        [report.messageId],
-      );
+      const pending = await c.query(SQL.countPending, [report.messageId]);
       if (pending.rows[0].n === 0) {
         await this.#finish(c, report.messageId, lastReply, now);
       } else {
-        await c.query(
-          `UPDATE messages SET attempts = attempts + 1, last_reply = $1, next_attempt_at = $2, lease_owner = NULL,
-             lease_until = NULL, throttle_reason = NULL, mailbox = coalesce($3, mailbox) WHERE id = $4`,
-          [lastReply, report.nextAttemptAt, report.mailbox ?? null, report.messageId],
-        );
+        await c.query(SQL.rescheduleMessage, [
+          lastReply,
+          report.nextAttemptAt,
+          report.mailbox ?? null,
+          report.messageId,
+        ]);
       }
     });
   }
 
   async #finish(c: PoolClient, id: string, lastReply: string | null, now: number): Promise<void> {
-    await c.query(
-      `UPDATE messages SET state = 'done', attempts = attempts + 1, last_reply = $1, lease_owner = NULL, lease_until = NULL,
-         finished_at = $2, throttle_reason = NULL, held = false WHERE id = $3`,
-      [lastReply, now, id],
-    );
+    await c.query(SQL.finishMessage, [lastReply, now, id]);
     // Nothing left to send: the bytes are no longer needed (history and envelope stay).
-    await c.query('DELETE FROM bodies WHERE message_id = $1', [id]);
+    await c.query(SQL.deleteBody, [id]);
   }
 
   async releaseLease(id: string, owner: string): Promise<void> {
-    await this.#pool.query(
-      'UPDATE messages SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2',
-      [id, owner],
-    );
+    await this.#pool.query(SQL.releaseLease, [id, owner]);
   }
 
   async throttle(id: string, owner: string, until: number, reason: string, mailbox: string): Promise<void> {
     await this.#tx(async (c) => {
-      const before = await c.query(
-        'SELECT throttle_reason FROM messages WHERE id = $1 AND lease_owner = $2 FOR UPDATE',
-        [id, owner],
-      );
+      const before = await c.query(SQL.lockThrottle, [id, owner]);
       if (!before.rows[0]) return;
-      await c.query(
-        `UPDATE messages SET next_attempt_at = $1, throttle_reason = $2, mailbox = $3, lease_owner = NULL, lease_until = NULL WHERE id = $4`,
-        [until, reason, mailbox, id],
-      );
+      await c.query(SQL.throttleMessage, [until, reason, mailbox, id]);
       if (before.rows[0].throttle_reason !== reason)
-        await c.query('INSERT INTO trace_events (at, message_id, event, detail) VALUES ($1, $2, $3, $4)', [
-          Date.now(),
-          id,
-          'Throttle',
-          reason,
-        ]);
+        await c.query(SQL.insertTraceEvent, [Date.now(), id, 'Throttle', reason]);
     });
   }
 
   async setHeld(id: string, held: boolean): Promise<boolean> {
-    const r = await this.#pool.query(`UPDATE messages SET held = $1 WHERE id = $2 AND state = 'active'`, [
-      held,
-      id,
-    ]);
+    const r = await this.#pool.query(SQL.setHeld, [held, id]);
     if (r.rowCount)
       await this.#trace.recordEvent(id, Date.now(), held ? 'Held' : 'Released', 'by an operator');
     return (r.rowCount ?? 0) > 0;
@@ -266,23 +217,13 @@ export class PostgresQueueStore implements QueueStore {
 
   async failPending(id: string, reply: string, now: number): Promise<Recipient[]> {
     return this.#tx(async (c) => {
-      const m = await c.query('SELECT state, lease_until FROM messages WHERE id = $1 FOR UPDATE', [id]);
+      const m = await c.query(SQL.lockMessage, [id]);
       const row = m.rows[0];
       if (!row || row.state !== 'active' || (row.lease_until !== null && row.lease_until >= now)) return [];
-      const pending = await c.query(
-        `SELECT * FROM recipients WHERE message_id = $1 AND state IN ('queued', 'deferred') ORDER BY id`,
-        [id],
-      );
+      const pending = await c.query(SQL.pendingRecipients, [id]);
       for (const r of pending.rows) {
-        await c.query(
-          `INSERT INTO attempts (message_id, recipient_id, started_at, duration_ms, transport, upstream, outcome, reply, category)
-           VALUES ($1, $2, $3, 0, 'operator', NULL, 'failed', $4, 'operator')`,
-          [id, r.id, now, reply],
-        );
-        await c.query(
-          `UPDATE recipients SET state = 'failed', attempts = attempts + 1, last_reply = $1, updated_at = $2 WHERE id = $3`,
-          [reply, now, r.id],
-        );
+        await c.query(SQL.insertOperatorAttempt, [id, r.id, now, reply]);
+        await c.query(SQL.failRecipient, [reply, now, r.id]);
       }
       await this.#finish(c, id, reply, now);
       return pending.rows.map((r) =>
@@ -292,33 +233,25 @@ export class PostgresQueueStore implements QueueStore {
   }
 
   async markDelayNotified(id: string): Promise<boolean> {
-    const r = await this.#pool.query(
-      'UPDATE messages SET delay_notified = true WHERE id = $1 AND NOT delay_notified',
-      [id],
-    );
+    const r = await this.#pool.query(SQL.markDelayNotified, [id]);
     return (r.rowCount ?? 0) > 0;
   }
 
   async findDuplicate(key: string, since: number): Promise<string | null> {
-    const { rows } = await this.#pool.query(
-      'SELECT id FROM messages WHERE dedup_key = $1 AND received_at >= $2 ORDER BY received_at DESC LIMIT 1',
-      [key, since],
-    );
+    const { rows } = await this.#pool.query(SQL.findDuplicate, [key, since]);
     return (rows[0]?.id as string | undefined) ?? null;
   }
 
   async nextDueAt(): Promise<number | null> {
-    const { rows } = await this.#pool.query(
-      `SELECT min(next_attempt_at) AS t FROM messages WHERE state = 'active' AND NOT held`,
-    );
+    const { rows } = await this.#pool.query(SQL.nextDueAt);
     return (rows[0]?.t as number | null) ?? null;
   }
 
   async get(id: string): Promise<MessageDetail | null> {
-    const { rows } = await this.#pool.query('SELECT * FROM messages WHERE id = $1', [id]);
+    const { rows } = await this.#pool.query(SQL.getMessage, [id]);
     if (!rows[0]) return null;
     const [message] = await this.#withRecipients(rows);
-    const history = await this.#pool.query('SELECT * FROM attempts WHERE message_id = $1 ORDER BY id', [id]);
+    const history = await this.#pool.query(SQL.messageAttempts, [id]);
     return {
       ...message!,
       history: history.rows.map((a): Attempt => ({
@@ -336,57 +269,40 @@ export class PostgresQueueStore implements QueueStore {
   }
 
   async list(filter: ListFilter = {}): Promise<QueuedMessage[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    const add = (sql: string, value: unknown) => {
-      params.push(value);
-      where.push(sql.replace('?', `$${params.length}`));
-    };
-    if (filter.state) add('state = ?', filter.state);
-    if (filter.route) add('route = ?', filter.route);
-    if (filter.sender !== undefined) add('lower(mail_from) = lower(?)', filter.sender);
-    if (filter.recipientDomain)
-      add(
-        `id IN (SELECT message_id FROM recipients WHERE lower(address) LIKE ? ESCAPE '\\')`,
-        `%@${filter.recipientDomain.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}`,
-      );
-    if (filter.held !== undefined) add('held = ?', filter.held);
-    if (filter.throttled !== undefined)
-      where.push(filter.throttled ? 'throttle_reason IS NOT NULL' : 'throttle_reason IS NULL');
-    params.push(filter.limit ?? 100, filter.offset ?? 0);
-    const { rows } = await this.#pool.query(
-      `SELECT * FROM messages ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-       ORDER BY received_at DESC, id DESC LIMIT $${params.length - 1} OFFSET $${params.length}`,
-      params,
-    );
+    const domain = filter.recipientDomain
+      ? `%@${filter.recipientDomain.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}`
+      : null;
+    const { rows } = await this.#pool.query(SQL.listMessages, [
+      filter.state ?? null,
+      filter.route ?? null,
+      filter.sender ?? null,
+      domain,
+      filter.held ?? null,
+      filter.throttled ?? null,
+      filter.limit ?? 100,
+      filter.offset ?? 0,
+    ]);
     return this.#withRecipients(rows);
   }
 
   async retryNow(id: string, now: number): Promise<boolean> {
-    const r = await this.#pool.query(
-      `UPDATE messages SET next_attempt_at = $1 WHERE id = $2 AND state = 'active'`,
-      [now, id],
-    );
+    const r = await this.#pool.query(SQL.retryNow, [now, id]);
     return (r.rowCount ?? 0) > 0;
   }
 
   async delete(id: string): Promise<boolean> {
-    const r = await this.#pool.query('DELETE FROM messages WHERE id = $1', [id]);
+    const r = await this.#pool.query(SQL.deleteMessage, [id]);
     return (r.rowCount ?? 0) > 0;
   }
 
   async stats(): Promise<QueueStats> {
+    const q = (sql: string) => this.#pool.query(sql);
     const [counts, rcpts, routes, mailboxes, held] = await Promise.all([
-      this.#pool.query('SELECT state, count(*)::int AS n FROM messages GROUP BY state'),
-      this.#pool.query('SELECT state, count(*)::int AS n FROM recipients GROUP BY state'),
-      this.#pool.query(
-        `SELECT route, count(*)::int AS n, min(received_at) AS oldest FROM messages WHERE state = 'active' GROUP BY route`,
-      ),
-      this.#pool.query(
-        `SELECT mailbox, count(*)::int AS n, count(throttle_reason)::int AS throttled, min(received_at) AS oldest
-         FROM messages WHERE state = 'active' AND mailbox IS NOT NULL GROUP BY mailbox`,
-      ),
-      this.#pool.query(`SELECT count(*)::int AS n FROM messages WHERE state = 'active' AND held`),
+      q(SQL.statsStates),
+      q(SQL.statsRecipients),
+      q(SQL.statsRoutes),
+      q(SQL.statsMailboxes),
+      q(SQL.statsHeld),
     ]);
     const recipients: Record<RecipientState, number> = { queued: 0, deferred: 0, delivered: 0, failed: 0 };
     for (const r of rcpts.rows) recipients[r.state as RecipientState] = r.n;
@@ -415,9 +331,7 @@ export class PostgresQueueStore implements QueueStore {
   }
 
   async purgeDone(before: number): Promise<number> {
-    const r = await this.#pool.query(`DELETE FROM messages WHERE state = 'done' AND finished_at < $1`, [
-      before,
-    ]);
+    const r = await this.#pool.query(SQL.purgeDone, [before]);
     await this.#trace.purge(before);
     return r.rowCount ?? 0;
   }
@@ -482,7 +396,7 @@ export class PostgresQueueStore implements QueueStore {
       c.on('notification', handler);
       c.on('error', () => lost(c));
       c.on('end', () => lost(c));
-      await c.query(`LISTEN ${CHANNEL}`);
+      await c.query(SQL.listenQueued);
       pauseMs = RESUBSCRIBE_MIN_MS;
     };
     await listen();
@@ -495,7 +409,7 @@ export class PostgresQueueStore implements QueueStore {
       client = null;
       if (!c) return;
       c.off('notification', handler);
-      await c.query(`UNLISTEN ${CHANNEL}`).catch(() => undefined);
+      await c.query(SQL.unlistenQueued).catch(() => undefined);
       c.release();
     };
     this.#subscriptions.add(unsubscribe);
@@ -513,10 +427,7 @@ export class PostgresQueueStore implements QueueStore {
   async #withRecipients(rows: Row[]): Promise<QueuedMessage[]> {
     if (rows.length === 0) return [];
     const ids = rows.map((r) => r.id as string);
-    const { rows: rr } = await this.#pool.query(
-      'SELECT * FROM recipients WHERE message_id = ANY($1::text[]) ORDER BY id',
-      [ids],
-    );
+    const { rows: rr } = await this.#pool.query(SQL.recipientsOf, [ids]);
     const by = new Map<string, Recipient[]>();
     for (const r of rr) {
       const list = by.get(r.message_id as string) ?? [];

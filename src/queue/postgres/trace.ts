@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 
 import type { ClientInfo, Refusal, TraceEvent, TraceQuery, TraceRow, TraceStatus } from '../store.ts';
 import { likePattern, statusSql } from '../trace-sql.ts';
+import * as SQL from './sql/index.ts';
 
 /** The message trace over PostgreSQL; the same rows and events as the SQLite one (sqlite/trace.ts). */
 export class PostgresTrace {
@@ -12,17 +13,20 @@ export class PostgresTrace {
   }
 
   async recordEvent(messageId: string, at: number, event: string, detail: string): Promise<void> {
-    await this.#pool.query(
-      'INSERT INTO trace_events (at, message_id, event, detail) VALUES ($1, $2, $3, $4)',
-      [at, messageId, event, detail],
-    );
+    await this.#pool.query(SQL.insertTraceEvent, [at, messageId, event, detail]);
   }
 
   async recordRefusal(r: Refusal): Promise<void> {
-    await this.#pool.query(
-      `INSERT INTO refusals (at, ip, listener, "user", phase, sender, recipient, reply) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [r.at, r.ip, r.listener, r.user, r.phase, r.sender, r.recipient, r.reply],
-    );
+    await this.#pool.query(SQL.insertRefusal, [
+      r.at,
+      r.ip,
+      r.listener,
+      r.user,
+      r.phase,
+      r.sender,
+      r.recipient,
+      r.reply,
+    ]);
   }
 
   async trace(q: TraceQuery): Promise<TraceRow[]> {
@@ -66,12 +70,11 @@ export class PostgresTrace {
   }
 
   async traceMessage(id: string): Promise<TraceEvent[] | null> {
-    const { rows } = await this.#pool.query('SELECT * FROM messages WHERE id = $1', [id]);
+    const { rows } = await this.#pool.query(SQL.getMessage, [id]);
     const m = rows[0];
     if (!m) return null;
     const client = m.client_json as ClientInfo;
-    const rcpts = (await this.#pool.query('SELECT id, address FROM recipients WHERE message_id = $1', [id]))
-      .rows;
+    const rcpts = (await this.#pool.query(SQL.messageRecipientAddresses, [id])).rows;
     const addr = new Map(rcpts.map((r) => [r.id as number, r.address as string]));
     const who = [client.ip, client.user && `user ${client.user}`, client.rule && `rule ${client.rule}`]
       .filter(Boolean)
@@ -90,8 +93,7 @@ export class PostgresTrace {
         detail: `route ${m.route}, ${rcpts.length} recipient${rcpts.length === 1 ? '' : 's'}`,
       },
     ];
-    for (const a of (await this.#pool.query('SELECT * FROM attempts WHERE message_id = $1 ORDER BY id', [id]))
-      .rows) {
+    for (const a of (await this.#pool.query(SQL.messageAttempts, [id])).rows) {
       const event =
         a.category === 'expired'
           ? 'Expire'
@@ -107,40 +109,24 @@ export class PostgresTrace {
         detail: `${a.transport}${a.upstream ? ` via ${a.upstream}` : ''} in ${a.duration_ms} ms: ${a.reply}`,
       });
     }
-    for (const e of (
-      await this.#pool.query('SELECT * FROM trace_events WHERE message_id = $1 ORDER BY id', [id])
-    ).rows)
+    for (const e of (await this.#pool.query(SQL.messageTraceEvents, [id])).rows)
       events.push({ at: e.at, event: e.event, recipient: null, detail: e.detail ?? '' });
     return events.sort((x, y) => x.at - y.at);
   }
 
   async refusals(q: { ip?: string; since?: number; limit?: number; offset?: number }): Promise<Refusal[]> {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (q.ip) {
-      params.push(q.ip);
-      where.push(`ip = $${params.length}`);
-    }
-    if (q.since !== undefined) {
-      params.push(q.since);
-      where.push(`at >= $${params.length}`);
-    }
-    params.push(Math.min(q.limit ?? 100, 10_000), q.offset ?? 0);
-    const { rows } = await this.#pool.query(
-      `SELECT at, ip, listener, "user", phase, sender, recipient, reply FROM refusals
-       ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-       ORDER BY at DESC, id DESC LIMIT $${params.length - 1} OFFSET $${params.length}`,
-      params,
-    );
+    const { rows } = await this.#pool.query(SQL.listRefusals, [
+      q.ip || null,
+      q.since ?? null,
+      Math.min(q.limit ?? 100, 10_000),
+      q.offset ?? 0,
+    ]);
     return rows as Refusal[];
   }
 
   async purge(before: number): Promise<void> {
-    await this.#pool.query(
-      'DELETE FROM trace_events WHERE at < $1 AND message_id NOT IN (SELECT id FROM messages)',
-      [before],
-    );
-    await this.#pool.query('DELETE FROM refusals WHERE at < $1', [before]);
+    await this.#pool.query(SQL.purgeTraceEvents, [before]);
+    await this.#pool.query(SQL.purgeRefusals, [before]);
   }
 }
 

@@ -1,0 +1,4 @@
+/** One message row. */
+export const getMessage = `
+SELECT * FROM messages WHERE id = $1
+`;

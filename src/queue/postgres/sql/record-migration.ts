@@ -1,0 +1,4 @@
+/** A migration applied, in the same transaction as its SQL. */
+export const recordMigration = `
+INSERT INTO schema_migrations (version) VALUES ($1)
+`;

@@ -1,0 +1,4 @@
+/** Recipients by state. */
+export const statsRecipients = `
+SELECT state, count(*)::int AS n FROM recipients GROUP BY state
+`;
