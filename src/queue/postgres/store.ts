@@ -99,33 +99,26 @@ export class PostgresQueueStore implements QueueStore {
   async enqueue(m: NewMessage): Promise<void> {
     if (this.#closed) throw new RelayError('ERELAY_STORE_UNAVAILABLE', 'the queue store is closed');
     try {
-      await this.#tx(async (c) => {
-        await c.query(SQL.insertMessage, [
-          m.id,
-          m.receivedAt,
-          m.mailFrom,
-          m.dsn.ret,
-          m.dsn.envid,
-          m.smtputf8,
-          m.bodyType,
-          JSON.stringify(m.client),
-          m.route,
-          m.messageIdHeader,
-          m.body.length,
-          m.expiresAt,
-          m.dedupKey ?? null,
-        ]);
-        await c.query(SQL.insertBody, [m.id, m.body]);
-        // Delivered to listeners on every node when this transaction commits.
-        await c.query(SQL.notifyQueued, [m.route]);
-        await c.query(SQL.insertRecipients, [
-          m.id,
-          m.receivedAt,
-          m.recipients.map((r) => r.address),
-          m.recipients.map((r) => (r.notify ? r.notify.join(',') : null)),
-          m.recipients.map((r) => r.orcpt),
-        ]);
-      });
+      // One statement is one implicit transaction: committed (and so acknowledged) whole or not at all.
+      await this.#pool.query(SQL.enqueueMessage, [
+        m.id,
+        m.receivedAt,
+        m.mailFrom,
+        m.dsn.ret,
+        m.dsn.envid,
+        m.smtputf8,
+        m.bodyType,
+        JSON.stringify(m.client),
+        m.route,
+        m.messageIdHeader,
+        m.body.length,
+        m.expiresAt,
+        m.dedupKey ?? null,
+        m.body,
+        m.recipients.map((r) => r.address),
+        m.recipients.map((r) => (r.notify ? r.notify.join(',') : null)),
+        m.recipients.map((r) => r.orcpt),
+      ]);
     } catch (err) {
       throw new RelayError('ERELAY_STORE_UNAVAILABLE', `queue write failed: ${(err as Error).message}`, {
         cause: err,
