@@ -90,7 +90,7 @@ export class InboundServer {
     this.#limiter = new ConnectionLimiter(limits.maxConnections, limits.maxConnectionsPerIp);
     this.#policy = new ClientPolicy(deps.config);
     this.#budgets = new DeviceBudgets(deps.store.ledger(), now);
-    this.#auth = new DeviceAuth(deps.config, deps.events, deps.log, now);
+    this.#auth = new DeviceAuth(deps.config, deps.events, deps.log, now, deps.store.ledger());
     this.#maxSize = parseSize(limits.maxMessageSize);
     this.#transactions = new TransactionPolicy(deps.config, this.#policy, this.#budgets, this.#maxSize);
     this.#intake = new Intake({
@@ -223,7 +223,7 @@ export class InboundServer {
       closeTimeout: parseDuration(config.shutdown.grace),
       // smtp-server's own lines would log AUTH transcripts raw; we log one line per session instead.
       logger: false,
-      onConnect: (session, cb) => cb(this.#onConnect(session, listener) ?? undefined),
+      onConnect: (session, cb) => void this.#onConnect(session, listener).then((r) => cb(r ?? undefined)),
       onSecure: (socket, session, cb) => {
         const state = this.#sessions.get(session.id);
         if (state && listener.clientCa) state.certificate = verifiedPeer(socket as TLSSocket);
@@ -240,13 +240,15 @@ export class InboundServer {
     };
   }
 
-  #onConnect(session: SMTPServerSession, listener: ListenerConfig & { name: string }): SmtpError | null {
+  async #onConnect(
+    session: SMTPServerSession,
+    listener: ListenerConfig & { name: string },
+  ): Promise<SmtpError | null> {
     const ip = normaliseIp(session.remoteAddress);
     let refusal: SmtpError | null = null;
     if (this.#closing) refusal = replies.shuttingDown();
     else if (!this.#policy.mayConnect(listener.name, ip)) refusal = replies.relayDenied(ip);
-    else refusal = this.#auth.lockedOut(ip);
-    if (!refusal) {
+    else {
       const verdict = this.#limiter.open(session.id, ip);
       if (verdict === 'total') refusal = replies.tooManyConnections();
       else if (verdict === 'per-ip')
@@ -256,6 +258,8 @@ export class InboundServer {
       this.#rejected(session, 'connect', refusal);
       return refusal;
     }
+    // Registered before the lockout check may wait for the database, so a client that hangs up
+    // meanwhile is cleaned up by onClose like any other.
     this.#sessions.set(session.id, {
       listener,
       startedAt: this.#now(),
@@ -267,7 +271,20 @@ export class InboundServer {
       inData: false,
       sessionTimer: this.#sessionTimer(session),
     });
-    return null;
+    const locked = await this.#auth.lockedOut(ip).catch((err: unknown) => {
+      // The shared lockouts cannot be read: this node's own still hold, and AUTH still checks
+      // the password, so the device is let in rather than every device refused.
+      this.#deps.log.warn({ err, sid: session.id }, 'smtp:lockout-check-failed');
+      return null;
+    });
+    if (locked) {
+      const state = this.#sessions.get(session.id);
+      if (state) clearTimeout(state.sessionTimer);
+      this.#sessions.delete(session.id);
+      this.#limiter.close(session.id);
+      this.#rejected(session, 'connect', locked);
+    }
+    return locked;
   }
 
   /**

@@ -75,6 +75,16 @@ export function storeContract(factory: StoreFactory): void {
     assert.equal(await store.get('nope'), null);
   });
 
+  it('a body comes back byte for byte: every octet value, and megabytes of it', async (store) => {
+    const body = Buffer.alloc(3 * 1024 * 1024 + 7, 0);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7 + (i >> 10)) & 0xff;
+    const m = message({ body });
+    await store.enqueue(m);
+    const back = await store.readBody(m.id);
+    assert.equal(back.length, body.length);
+    assert.ok(back.equals(body));
+  });
+
   it('the null sender is kept as the empty string', async (store) => {
     const m = message({ mailFrom: '' });
     await store.enqueue(m);

@@ -7,10 +7,12 @@ import nodemailer from 'nodemailer';
 import pgClient from 'pg';
 import YAML from 'yaml';
 
+import { hashPassword } from '../../src/auth/password.ts';
 import { PostgresQueueStore } from '../../src/queue/postgres/store.ts';
 import { bridgehead } from '../helpers/cli.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
 import { queuedId, startTestRelay, tempDir, waitFor } from '../helpers/relay.ts';
+import { RawSmtp } from '../helpers/smtp-client.ts';
 import { message } from '../helpers/store-contract.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 
@@ -135,4 +137,42 @@ test('a device budget is shared by the nodes: rate 3 a minute through two nodes 
   // Each node alone would have allowed three of its own: the fourth is refused wherever it lands.
   assert.match(replies[3]!, /^450 4\.7\.1 Rate limit: this client may send 3 messages a minute/);
   assert.equal(replies.filter((r) => r.startsWith('450 4.7.1')).length, 3);
+});
+
+test('failed logins count across the nodes: three spread over two nodes lock the address out on both', async (t) => {
+  const url = await pg.database();
+  const users = { scan01: await hashPassword('pr1nter!', 12) };
+  const node = () =>
+    startTestRelay({
+      store: { kind: 'postgres', url },
+      users,
+      listeners: [{ name: 'lan', host: '127.0.0.1', port: 0, allowPlainAuth: true }],
+      clients: [{ name: 'scanners', match: { users: ['scan01'] } }],
+      auth: { maxFailures: 3, failureWindow: '1m', lockout: '1m' },
+    });
+  const a = await node();
+  t.after(() => a.cleanup());
+  const b = await node();
+  t.after(() => b.cleanup());
+  const wrong = `AUTH PLAIN ${Buffer.from('\0scan01\0wrong').toString('base64')}`;
+  const tryOnce = async (port: number) => {
+    const c = await RawSmtp.connect(port);
+    try {
+      const greeting = await c.reply();
+      if (!greeting.startsWith('220 ')) return greeting;
+      await c.command('EHLO mfp.lan');
+      return await c.command(wrong);
+    } finally {
+      c.close();
+    }
+  };
+  // Each node alone has seen fewer than three: only counted together do they lock.
+  assert.match(await tryOnce(a.port), /^535 5\.7\.8 /);
+  assert.match(await tryOnce(b.port), /^535 5\.7\.8 /);
+  assert.match(await tryOnce(a.port), /^421 4\.7\.0 Too many failed logins from 127\.0\.0\.1/);
+  assert.match(
+    await tryOnce(b.port),
+    /^421 4\.7\.0 Too many failed logins from 127\.0\.0\.1/,
+    'at connect on the other node',
+  );
 });

@@ -6,7 +6,7 @@ WITH m AS (
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'active', $2, $12, $13)
   RETURNING id
 ), b AS (
-  INSERT INTO bodies (message_id, data) SELECT id, $14 FROM m
+  INSERT INTO bodies (message_id, data) SELECT id, $14::bytea FROM m
 ), r AS (
   INSERT INTO recipients (message_id, address, notify, orcpt, state, updated_at)
   SELECT m.id, t.a, t.n, t.o, 'queued', $2 FROM m, unnest($15::text[], $16::text[], $17::text[]) WITH ORDINALITY AS t(a, n, o, i)
