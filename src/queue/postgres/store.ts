@@ -35,6 +35,9 @@ const TYPES = {
 
 type Row = Record<string, unknown>;
 
+/** Bodies above this are read in slices of this size (see readBody). */
+const BODY_SLICE_BYTES = 1024 * 1024;
+
 /** NOTIFY channel: a message was queued (payload: its route). */
 const CHANNEL = 'bridgehead_queued';
 /** Pauses between attempts to LISTEN again after the connection was lost. */
@@ -140,10 +143,31 @@ export class PostgresQueueStore implements QueueStore {
       .map((m) => ({ ...m, leaseOwner: owner, leaseUntil: o.now + o.leaseMs }));
   }
 
+  /**
+   * A big body is read in slices: pg receives BYTEA as hex text and decodes it in JavaScript,
+   * which holds about ten times the value in memory at once (350 MB for a 35 MB message,
+   * measured in docs/benchmark.md); slice by slice that stays near the body's own size. (The
+   * binary result format would avoid the hex, but pg decodes every field as UTF-8, which
+   * corrupts 8-bit bodies.)
+   */
   async readBody(id: string): Promise<Buffer> {
-    const { rows } = await this.#pool.query(SQL.readBody, [id]);
-    if (!rows[0]) throw new RelayError('ERELAY_MESSAGE_NOT_FOUND', `no body stored for message ${id}`);
-    return rows[0].data as Buffer;
+    const size = (await this.#pool.query(SQL.bodySize, [id])).rows[0]?.n as number | undefined;
+    if (size === undefined)
+      throw new RelayError('ERELAY_MESSAGE_NOT_FOUND', `no body stored for message ${id}`);
+    if (size <= BODY_SLICE_BYTES) {
+      const { rows } = await this.#pool.query(SQL.readBody, [id]);
+      if (!rows[0]) throw new RelayError('ERELAY_MESSAGE_NOT_FOUND', `no body stored for message ${id}`);
+      return rows[0].data as Buffer;
+    }
+    const body = Buffer.allocUnsafe(size);
+    for (let offset = 0; offset < size; offset += BODY_SLICE_BYTES) {
+      const { rows } = await this.#pool.query(SQL.readBodySlice, [id, offset + 1, BODY_SLICE_BYTES]);
+      const slice = rows[0]?.data as Buffer | undefined;
+      // Deleted while it was being read (an operator's delete): nothing to send.
+      if (!slice) throw new RelayError('ERELAY_MESSAGE_NOT_FOUND', `no body stored for message ${id}`);
+      slice.copy(body, offset);
+    }
+    return body;
   }
 
   async recordAttempt(report: AttemptReport): Promise<void> {

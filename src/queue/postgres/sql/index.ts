@@ -1,6 +1,7 @@
 // Every statement the PostgreSQL store runs, one per file (as Graphile Worker keeps its
 // queries), so each can be read and reviewed on its own and next to the SQLite adapter's.
 // The message trace's queries, assembled from filters shared with SQLite, live in ../trace.ts.
+export { bodySize } from './body-size.ts';
 export { budgetFreedAt } from './budget-freed-at.ts';
 export { budgetUsage } from './budget-usage.ts';
 export { claimDue } from './claim-due.ts';
@@ -41,6 +42,7 @@ export { purgeRefusals } from './purge-refusals.ts';
 export { purgeSpends } from './purge-spends.ts';
 export { purgeTraceEvents } from './purge-trace-events.ts';
 export { readBody } from './read-body.ts';
+export { readBodySlice } from './read-body-slice.ts';
 export { recipientsOf } from './recipients-of.ts';
 export { recordMigration } from './record-migration.ts';
 export { recoverLeases } from './recover-leases.ts';
