@@ -5,8 +5,8 @@ import { DAY_MS, type LedgerTx, MINUTE_MS, type Usage } from './ledger.ts';
  * messages per minute and recipients per rolling 24 hours for each sending mailbox, plus a
  * pause a quota refusal puts on the mailbox. The decision is pure arithmetic over the usage a
  * ledger transaction reads (ledger.ts), so it is the same whether the counts live in this
- * process or in a database several nodes share. (Connections per mailbox are capped by the
- * transport's pool, three for Exchange, so they need no budget here.)
+ * process or in a database several nodes share. (Connections per mailbox and Graph's
+ * requests at once are concurrency, not budgets: slots.ts counts them.)
  */
 
 export interface MailboxLimits {
