@@ -53,6 +53,8 @@ export function createTransport(
      * the nodes (a connection per message, held in a shared slot).
      */
     sharedLedger?: BudgetLedger;
+    /** Told when a submission waited for a connection slot other nodes held. */
+    onSlotWait?: (key: string, waitedMs: number) => void;
   },
 ): Transport {
   const t = route.transport;
@@ -131,7 +133,11 @@ export function createTransport(
             tokens: t.submission.auth === 'oauth' ? tokens : null,
             log: options.log,
             ...(options.sharedLedger
-              ? { connections: new SharedSlots(options.sharedLedger, t.submission.maxConnections) }
+              ? {
+                  connections: new SharedSlots(options.sharedLedger, t.submission.maxConnections, {
+                    ...(options.onSlotWait ? { onWait: options.onSlotWait } : {}),
+                  }),
+                }
               : {}),
           },
         );

@@ -55,8 +55,10 @@ const onToken = (tenant: string, r: TokenResult) =>
 const { tokens, caPemFor } = tokenProvidersFromConfig(config, onToken);
 // Graph's four requests at once per app hold for the whole cluster when the queue is shared.
 const ledger = store.ledger();
+const onSlotWait = (key: string, waitedMs: number) =>
+  events.emit('delivery:slot-wait', { kind: key.split(':')[0]!, waitedMs });
 const graphSlots = ledger.shared
-  ? new SharedSlots(ledger, GRAPH_CONCURRENCY_PER_APP)
+  ? new SharedSlots(ledger, GRAPH_CONCURRENCY_PER_APP, { onWait: onSlotWait })
   : new LocalSlots(GRAPH_CONCURRENCY_PER_APP);
 for (const [name, route] of Object.entries(config.routes)) {
   transports.set(
@@ -70,7 +72,7 @@ for (const [name, route] of Object.entries(config.routes)) {
       caPemFor,
       onToken,
       graphSlots,
-      ...(ledger.shared ? { sharedLedger: ledger } : {}),
+      ...(ledger.shared ? { sharedLedger: ledger, onSlotWait } : {}),
     }),
   );
 }
@@ -80,6 +82,7 @@ for (const name of [
   'delivery:deferred',
   'delivery:failed',
   'delivery:throttled',
+  'delivery:slot-wait',
   'token:result',
 ] as const) {
   events.on(name, (payload) => port.postMessage({ type: 'event', name, payload } satisfies FromDelivery));

@@ -47,6 +47,8 @@ export interface RelayEventMap {
     mailbox: string | null;
   };
   'delivery:throttled': { queueId: string; route: string; mailbox: string; until: number };
+  /** A request waited for a concurrency slot other nodes held (kind: graph, smtp). */
+  'delivery:slot-wait': { kind: string; waitedMs: number };
   'delivery:delivered': {
     queueId: string;
     route: string;

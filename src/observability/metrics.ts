@@ -91,6 +91,13 @@ export function createMetrics(events: RelayEvents, store: QueueStore): Metrics {
     labelNames: ['route'],
     registers: r,
   });
+  const slotWait = new Histogram({
+    name: 'bridgehead_delivery_slot_wait_seconds',
+    help: 'Time a request waited for a concurrency slot other nodes held (Graph per app, submission per mailbox), by kind',
+    labelNames: ['kind'],
+    buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120],
+    registers: r,
+  });
   const tokenExpiry = new Gauge({
     name: 'bridgehead_token_expiry_timestamp_seconds',
     help: 'When the current OAuth token expires (Unix time), by tenant and resource',
@@ -179,6 +186,7 @@ export function createMetrics(events: RelayEvents, store: QueueStore): Metrics {
       outcomes.inc({ route: e.route, outcome: 'failed', category: e.category }),
     ),
     events.on('delivery:throttled', (e) => throttled.inc({ route: e.route })),
+    events.on('delivery:slot-wait', (e) => slotWait.observe({ kind: e.kind }, e.waitedMs / 1000)),
     events.on('alert:raised', (e) => alerts.inc({ kind: e.kind })),
     events.on('token:result', (e) => {
       if (e.ok && e.expiresAt !== null)

@@ -32,6 +32,8 @@ export interface SharedSlotOptions {
   /** Longest wait for a slot; then the send fails with ESLOTWAIT and is retried later. */
   maxWaitMs?: number;
   now?: () => number;
+  /** Told how long a request waited for a slot the other nodes held (only when it had to wait). */
+  onWait?: (key: string, waitedMs: number) => void;
 }
 
 /**
@@ -47,6 +49,7 @@ export class SharedSlots implements ConcurrencySlots {
   readonly #pollMs: number;
   readonly #maxWaitMs: number;
   readonly #now: () => number;
+  readonly #onWait: (key: string, waitedMs: number) => void;
 
   constructor(ledger: BudgetLedger, limit: number, options: SharedSlotOptions = {}) {
     this.#ledger = ledger;
@@ -56,6 +59,7 @@ export class SharedSlots implements ConcurrencySlots {
     this.#pollMs = options.pollMs ?? 100;
     this.#maxWaitMs = options.maxWaitMs ?? 120_000;
     this.#now = options.now ?? Date.now;
+    this.#onWait = options.onWait ?? (() => undefined);
   }
 
   run<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -77,11 +81,15 @@ export class SharedSlots implements ConcurrencySlots {
   }
 
   async #take(key: string): Promise<SlotRef> {
-    const deadline = this.#now() + this.#maxWaitMs;
+    const started = this.#now();
+    const deadline = started + this.#maxWaitMs;
     let pauseMs = this.#pollMs;
-    for (;;) {
+    for (let looks = 0; ; looks++) {
       const slot = await this.#ledger.takeSlot(key, this.#limit, this.#now(), this.#leaseMs);
-      if (slot) return slot;
+      if (slot) {
+        if (looks > 0) this.#onWait(key, this.#now() - started);
+        return slot;
+      }
       if (this.#now() >= deadline)
         throw Object.assign(
           new Error(
