@@ -4,7 +4,9 @@ import { after, test } from 'node:test';
 
 import pg from 'pg';
 
-import { migratePostgres } from '../../src/queue/postgres/migrate.ts';
+import type { RelayError } from '../../src/errors.ts';
+import { migratePostgres, serverTooOld } from '../../src/queue/postgres/migrate.ts';
+import { PostgresQueueStore } from '../../src/queue/postgres/store.ts';
 import { startTestPostgres } from '../helpers/postgres.ts';
 
 const pgServer = await startTestPostgres();
@@ -45,4 +47,36 @@ test('the PostgreSQL migrations produce the committed schema', async () => {
   } finally {
     await pool.end();
   }
+});
+
+test('nodes starting together apply each migration once; a database at a newer schema is refused', async () => {
+  const url = await pgServer.database();
+  const stores = await Promise.all([1, 2, 3].map(() => PostgresQueueStore.open({ url })));
+  await Promise.all(stores.map((s) => s.close()));
+  const pool = new pg.Pool({ connectionString: url });
+  try {
+    const rows = (await pool.query('SELECT version FROM schema_migrations ORDER BY version')).rows;
+    assert.deepEqual(
+      rows.map((r) => r.version),
+      [...new Set(rows.map((r) => r.version))],
+      'each version recorded once',
+    );
+    await pool.query('INSERT INTO schema_migrations (version) VALUES (9999)');
+  } finally {
+    await pool.end();
+  }
+  await assert.rejects(
+    PostgresQueueStore.open({ url }),
+    (err: RelayError) =>
+      err.code === 'ERELAY_STORE_MIGRATION' &&
+      /schema 9999, newer than this Bridgehead .*upgrade Bridgehead/.test(err.message),
+  );
+});
+
+test('a server older than PostgreSQL 13 is named in the refusal', () => {
+  assert.equal(serverTooOld(180001), null);
+  assert.equal(serverTooOld(130000), null);
+  assert.match(serverTooOld(120015)!, /^PostgreSQL 12 is too old: Bridgehead needs 13 or newer/);
+  assert.match(serverTooOld(90624)!, /^PostgreSQL 9\.06 is too old/);
+  assert.match(serverTooOld(Number(undefined))!, /did not say its version/);
 });

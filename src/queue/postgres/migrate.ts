@@ -10,6 +10,15 @@ const DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 /** The oldest PostgreSQL the SQL here is written for (SKIP LOCKED, JSONB, RETURNING). */
 const MIN_SERVER_VERSION = 130000;
 
+/** Why a server (its server_version_num) cannot hold the queue, or null when it can. */
+export function serverTooOld(versionNum: number): string | null {
+  if (!Number.isFinite(versionNum))
+    return 'the PostgreSQL server did not say its version (server_version_num)';
+  if (versionNum >= MIN_SERVER_VERSION) return null;
+  const major = versionNum >= 100000 ? Math.floor(versionNum / 10000) : Math.floor(versionNum / 100) / 100;
+  return `PostgreSQL ${major} is too old: Bridgehead needs 13 or newer (SKIP LOCKED, JSONB, hashtext, unnest with ordinality)`;
+}
+
 /**
  * Numbered migrations (0001_init.sql, ...) applied in order, each in its own transaction, under
  * an advisory lock so two nodes starting together do not both apply them. The applied version
@@ -18,12 +27,8 @@ const MIN_SERVER_VERSION = 130000;
 export async function migratePostgres(pool: Pool): Promise<number> {
   const client = await pool.connect();
   try {
-    const version = Number((await client.query<{ v: string }>(SQL.serverVersion)).rows[0]!.v);
-    if (version < MIN_SERVER_VERSION)
-      throw new RelayError(
-        'ERELAY_STORE_MIGRATION',
-        `PostgreSQL ${Math.floor(version / 10000)} is too old: Bridgehead needs 13 or newer`,
-      );
+    const tooOld = serverTooOld(Number((await client.query<{ v: string }>(SQL.serverVersion)).rows[0]!.v));
+    if (tooOld) throw new RelayError('ERELAY_STORE_MIGRATION', tooOld);
     await client.query(SQL.lockMigrations);
     try {
       await client.query(SQL.createSchemaMigrations);
