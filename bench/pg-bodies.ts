@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 
 import { BenchPostgres, startProcess, stopAll, stopProcess, waitForLine } from './procs.ts';
+import { alignColumns } from './table.ts';
 
 interface VariantSpec {
   /** bytea: BYTEA column, default storage (EXTENDED: TOAST may compress); bytea-external: SET
@@ -316,10 +317,7 @@ function table(results: CaseResult[]): string {
       ];
     }),
   ];
-  const widths = head.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
-  return cells
-    .map((c) => c.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  '))
-    .join('\n');
+  return alignColumns(cells, new Set([0]));
 }
 
 /** The database a case ran on is dropped afterwards, so the next case starts on an empty disk. */

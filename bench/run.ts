@@ -23,6 +23,7 @@ import {
   stopProcess,
   waitForLine,
 } from './procs.ts';
+import { alignColumns } from './table.ts';
 
 const { values } = parseArgs({
   options: {
@@ -320,13 +321,7 @@ function table(rows: Row[]): string {
       r.pssMB.toFixed(0),
       r.status,
     ].map(String);
-  const cells = [head, ...rows.map(fmt)];
-  const widths = head.map((_, i) => Math.max(...cells.map((c) => c[i]!.length)));
-  const lines = cells.map((c) =>
-    c
-      .map((v, i) => (i === 0 || i === c.length - 1 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!)))
-      .join('  '),
-  );
+  const lines = alignColumns([head, ...rows.map(fmt)], new Set([0, head.length - 1]));
   const ratio = (name: string, against: string, size: number) => {
     const b = rows.find((r) => r.relay === name && r.size === size);
     const p = rows.find((r) => r.relay === against && r.size === size);
@@ -345,7 +340,7 @@ function table(rows: Row[]): string {
       (r) =>
         `${r.relay} ${r.size >= 1024 ? `${r.size / 1024}KB` : `${r.size}B`}: accepted per node ${r.perPort!.join(' / ')}`,
     );
-  return [...lines, '', ...ratios, ...(splits.length ? ['', ...splits] : [])].join('\n');
+  return [lines, '', ...ratios, ...(splits.length ? ['', ...splits] : [])].join('\n');
 }
 
 async function main(): Promise<void> {

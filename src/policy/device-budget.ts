@@ -54,7 +54,7 @@ export class DeviceBudgets {
 
   #usage(key: string) {
     const now = this.#now();
-    return this.#ledger.withKeys([key], (tx) => tx.usage(key, now, startOfUtcDay(now)));
+    return this.#ledger.read(key, now, startOfUtcDay(now));
   }
 }
 

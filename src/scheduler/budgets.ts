@@ -56,7 +56,7 @@ export async function checkBudget(
 }
 
 /** Remaining budget, for choosing among a pool of mailboxes: the smaller of the two headrooms, as a share. */
-export function headroomOf(u: Usage, limits: MailboxLimits): number {
+function headroomOf(u: Usage, limits: MailboxLimits): number {
   if (u.pausedUntil > 0) return 0;
   return Math.min(
     (limits.messagesPerMinute - u.minute.length) / limits.messagesPerMinute,

@@ -54,6 +54,11 @@ export interface BudgetLedger {
    * node) reads or spends them until it returns, so check-then-spend cannot overshoot.
    */
   withKeys<T>(keys: readonly string[], fn: (tx: LedgerTx) => Promise<T>): Promise<T>;
+  /**
+   * A key's usage without holding it: for checks that spend nothing (a device's rate at MAIL,
+   * a lockout at connect), one read instead of a transaction that takes a lock.
+   */
+  read(key: string, now: number, since: number): Promise<Usage>;
   /** Stops `key` until `until` (a later pause wins; an earlier one leaves it alone). */
   pause(key: string, until: number, reason: string): Promise<void>;
   /**
@@ -72,26 +77,6 @@ export interface BudgetLedger {
   /** Keeps a slot held until `until` (a long request renews it while it runs). */
   extendSlot(slot: SlotRef, until: number): Promise<void>;
   freeSlot(slot: SlotRef): Promise<void>;
-}
-
-/** Recipients spent in the window, oldest first, and the time the window frees `need` of them. */
-export function freedAtFrom(
-  spends: readonly (readonly [number, number])[],
-  now: number,
-  windowMs: number,
-  max: number,
-  need: number,
-): number {
-  const inWindow = spends.filter(([t]) => t > now - windowMs && t <= now);
-  let total = inWindow.reduce((s, [, n]) => s + n, 0);
-  if (total + need <= max) return now;
-  let until = now;
-  for (const [t, n] of inWindow) {
-    total -= n;
-    until = t + windowMs;
-    if (total + need <= max) break;
-  }
-  return until;
 }
 
 interface Spend {
@@ -136,6 +121,10 @@ export class MemoryLedger implements BudgetLedger {
     return run;
   }
 
+  async read(key: string, now: number, since: number): Promise<Usage> {
+    return usageOf(this.#entry(key, now), now, since);
+  }
+
   async pause(key: string, until: number, reason: string): Promise<void> {
     const e = this.#entry(key, until);
     if (until > e.pausedUntil) {
@@ -176,30 +165,9 @@ export class MemoryLedger implements BudgetLedger {
 
   #tx(made: { entry: Entry; spend: Spend }[]): LedgerTx {
     return {
-      usage: async (key, now, since) => {
-        const e = this.#entry(key, now);
-        const minute: number[] = [];
-        let recipients = 0;
-        for (const { at, recipients: n } of e.spends) {
-          if (at > now) continue;
-          if (at > now - MINUTE_MS) minute.push(at);
-          if (at >= since) recipients += n;
-        }
-        return {
-          minute,
-          recipients,
-          pausedUntil: e.pausedUntil > now ? e.pausedUntil : 0,
-          pauseReason: e.pausedUntil > now ? e.pauseReason : '',
-        };
-      },
+      usage: async (key, now, since) => usageOf(this.#entry(key, now), now, since),
       freedAt: async (key, now, windowMs, max, need) =>
-        freedAtFrom(
-          this.#entry(key, now).spends.map((x) => [x.at, x.recipients] as const),
-          now,
-          windowMs,
-          max,
-          need,
-        ),
+        freedAt(this.#entry(key, now).spends, now, windowMs, max, need),
       spend: async (key, at, recipients) => {
         const entry = this.#entry(key, at);
         const spend = { at, recipients, id: this.#nextId++ };
@@ -219,6 +187,37 @@ export class MemoryLedger implements BudgetLedger {
     while (e.spends.length > 0 && e.spends[0]!.at <= now - LEDGER_HORIZON_MS) e.spends.shift();
     return e;
   }
+}
+
+function usageOf(e: Entry, now: number, since: number): Usage {
+  const minute: number[] = [];
+  let recipients = 0;
+  for (const { at, recipients: n } of e.spends) {
+    if (at > now) continue;
+    if (at > now - MINUTE_MS) minute.push(at);
+    if (at >= since) recipients += n;
+  }
+  const paused = e.pausedUntil > now;
+  return {
+    minute,
+    recipients,
+    pausedUntil: paused ? e.pausedUntil : 0,
+    pauseReason: paused ? e.pauseReason : '',
+  };
+}
+
+/** Walks the window oldest first: the time the spend whose leaving makes room for `need` leaves. */
+function freedAt(spends: readonly Spend[], now: number, windowMs: number, max: number, need: number): number {
+  const inWindow = spends.filter((s) => s.at > now - windowMs && s.at <= now);
+  let total = inWindow.reduce((sum, s) => sum + s.recipients, 0);
+  if (total + need <= max) return now;
+  let until = now;
+  for (const s of inWindow) {
+    total -= s.recipients;
+    until = s.at + windowMs;
+    if (total + need <= max) break;
+  }
+  return until;
 }
 
 /** Kept in time order even if a caller's clock steps back. */

@@ -64,7 +64,7 @@ export class DeviceAuth {
     if (until === null && this.#shared && this.enabled) {
       const key = lockoutKey(ip);
       const now = this.#now();
-      const u = await this.#shared.withKeys([key], (tx) => tx.usage(key, now, now));
+      const u = await this.#shared.read(key, now, now);
       if (u.pausedUntil > now) until = u.pausedUntil;
     }
     return until === null ? null : replies.authLockedOut(ip, until);

@@ -278,10 +278,7 @@ export class InboundServer {
       return null;
     });
     if (locked) {
-      const state = this.#sessions.get(session.id);
-      if (state) clearTimeout(state.sessionTimer);
-      this.#sessions.delete(session.id);
-      this.#limiter.close(session.id);
+      this.#forget(session.id);
       this.#rejected(session, 'connect', locked);
     }
     return locked;
@@ -425,12 +422,19 @@ export class InboundServer {
         yield* (server as unknown as { connections: Set<ConnectionHandle> }).connections;
   }
 
-  #onClose(session: SMTPServerSession): void {
-    this.#limiter.close(session.id);
-    const state = this.#sessions.get(session.id);
-    if (!state) return;
+  /** Frees a session's connection slot, timer and state; returns the state it had, if any. */
+  #forget(sessionId: string): SessionState | undefined {
+    this.#limiter.close(sessionId);
+    const state = this.#sessions.get(sessionId);
+    if (!state) return undefined;
     clearTimeout(state.sessionTimer);
-    this.#sessions.delete(session.id);
+    this.#sessions.delete(sessionId);
+    return state;
+  }
+
+  #onClose(session: SMTPServerSession): void {
+    const state = this.#forget(session.id);
+    if (!state) return;
     const tls = (session as unknown as { tlsOptions?: { version?: string } }).tlsOptions?.version ?? null;
     this.#deps.log.info(
       {

@@ -38,6 +38,7 @@ export function ledgerContract(factory: LedgerFactory): void {
     assert.deepEqual(u, { minute: [T0 - 30_000, T0], recipients: 6, pausedUntil: 0, pauseReason: '' });
     const fromMidnight = await l.withKeys(['k'], (tx) => tx.usage('k', T0, T0 - 30_000));
     assert.equal(fromMidnight.recipients, 5);
+    assert.deepEqual(await l.read('k', T0, T0 - DAY + 1), u, 'a read without the lock sees the same');
     const empty = await l.withKeys(['none'], (tx) => tx.usage('none', T0, 0));
     assert.deepEqual(empty, { minute: [], recipients: 0, pausedUntil: 0, pauseReason: '' });
   });

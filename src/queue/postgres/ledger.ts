@@ -44,6 +44,10 @@ export class PostgresLedger implements BudgetLedger {
     });
   }
 
+  read(key: string, now: number, since: number): Promise<Usage> {
+    return readUsage(this.#pool, key, now, since);
+  }
+
   async pause(key: string, until: number, reason: string): Promise<void> {
     await this.#pool.query(SQL.upsertPause, [key, until, reason]);
   }
@@ -73,23 +77,13 @@ export class PostgresLedger implements BudgetLedger {
 
   #tx(c: PoolClient): LedgerTx {
     return {
-      usage: async (key, now, since): Promise<Usage> => {
-        const { rows } = await c.query(SQL.budgetUsage, [key, now, since]);
-        const r = rows[0]!;
-        return {
-          minute: (r.minute as string[]).map(Number),
-          recipients: Number(r.recipients),
-          pausedUntil: r.paused_until === null ? 0 : Number(r.paused_until),
-          pauseReason: (r.pause_reason as string | null) ?? '',
-        };
-      },
+      usage: (key, now, since) => readUsage(c, key, now, since),
       freedAt: async (key, now, windowMs, max, need) => {
         // Walk the window oldest first with a running total: the first spend whose leaving
         // makes room is the one to wait for.
-        const { rows } = await c.query(SQL.budgetFreedAt, [key, now, windowMs, max, need]);
-        const total = rows[0]?.total === null ? 0 : Number(rows[0]?.total);
-        if (total + need <= max) return now;
-        return rows[0]?.at === null ? now + windowMs : Number(rows[0]!.at) + windowMs;
+        const r = (await c.query(SQL.budgetFreedAt, [key, now, windowMs, max, need])).rows[0]!;
+        if (Number(r.total ?? 0) + need <= max) return now;
+        return Number(r.at ?? now) + windowMs;
       },
       spend: async (key, at, recipients) => {
         const { rows } = await c.query(SQL.insertSpend, [key, at, recipients]);
@@ -102,4 +96,15 @@ export class PostgresLedger implements BudgetLedger {
       },
     };
   }
+}
+
+/** A key's usage, read on the pool (no lock) or on a transaction's connection (under its lock). */
+async function readUsage(db: Pool | PoolClient, key: string, now: number, since: number): Promise<Usage> {
+  const r = (await db.query(SQL.budgetUsage, [key, now, since])).rows[0]!;
+  return {
+    minute: (r.minute as string[]).map(Number),
+    recipients: Number(r.recipients),
+    pausedUntil: r.paused_until === null ? 0 : Number(r.paused_until),
+    pauseReason: (r.pause_reason as string | null) ?? '',
+  };
 }

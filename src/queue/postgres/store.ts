@@ -386,34 +386,36 @@ export class PostgresQueueStore implements QueueStore {
     const handler = (msg: { channel: string }) => {
       if (msg.channel === CHANNEL) onNew();
     };
-    const lost = (c: PoolClient) => {
+    /** Lets a broken connection go: the pool must not hand it out again. */
+    const drop = (c: PoolClient) => {
       if (client !== c) return;
       client = null;
       c.off('notification', handler);
-      c.release(true); // broken: the pool must not hand it out again
-      if (done) return;
-      retry = setTimeout(() => void listen().then(onNew, () => undefined), pauseMs);
+      c.release(true);
+    };
+    const retryLater = () => {
+      if (done || retry) return;
+      retry = setTimeout(() => void listen().then(onNew, retryLater), pauseMs);
       retry.unref();
       pauseMs = Math.min(pauseMs * 2, RESUBSCRIBE_MAX_MS);
     };
     const listen = async () => {
       retry = null;
-      let c: PoolClient;
-      try {
-        c = await this.#pool.connect();
-      } catch (err) {
-        if (!done) {
-          retry = setTimeout(() => void listen().then(onNew, () => undefined), pauseMs);
-          retry.unref();
-          pauseMs = Math.min(pauseMs * 2, RESUBSCRIBE_MAX_MS);
-        }
-        throw err;
-      }
+      const c = await this.#pool.connect();
       client = c;
       c.on('notification', handler);
-      c.on('error', () => lost(c));
-      c.on('end', () => lost(c));
-      await c.query(SQL.listenQueued);
+      const lost = () => {
+        drop(c);
+        retryLater();
+      };
+      c.on('error', lost);
+      c.on('end', lost);
+      try {
+        await c.query(SQL.listenQueued);
+      } catch (err) {
+        drop(c);
+        throw err;
+      }
       pauseMs = RESUBSCRIBE_MIN_MS;
     };
     await listen();
